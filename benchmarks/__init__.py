@@ -1,0 +1,1 @@
+"""Benchmarks behind `make bench`. Each module writes JSON to benchmarks/results/<name>.json."""

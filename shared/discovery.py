@@ -1,0 +1,77 @@
+"""Discovery, the first step of every use case: one listing of the access point → a manifest.
+
+The state machine passes the execution name as ``run_id``; discovery lists the access point once
+(lazily, page by page), writes the manifest of key batches under ``runs/<run_id>/`` in the output
+location and returns only a summary. The Distributed Map that follows reads the manifest itself,
+so no key list ever travels through Step Functions state, whatever the number of files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import InvalidInputError
+from shared.s3ap import AccessPoint, ManifestSummary, OutputLocation, S3Client, list_objects, write_manifest
+
+DEFAULT_BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class DiscoverySettings:
+    """What to list and where the manifest goes, from the function's environment.
+
+    ``ACCESS_POINT`` (alias or ARN), ``OUTPUT_BUCKET`` and optional ``OUTPUT_PREFIX``,
+    ``SCAN_PREFIX``, ``FILE_SUFFIXES`` (comma-separated, case-insensitive; empty for every file)
+    and ``BATCH_SIZE`` (keys per Distributed Map item).
+    """
+
+    access_point: AccessPoint
+    output: OutputLocation
+    prefix: str = ""
+    suffixes: tuple[str, ...] = ()
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DiscoverySettings:
+        for required in ("ACCESS_POINT", "OUTPUT_BUCKET"):
+            if not environ.get(required):
+                raise InvalidInputError(required, "is not set")
+        batch_size = environ.get("BATCH_SIZE", str(DEFAULT_BATCH_SIZE))
+        if not batch_size.isdigit():
+            raise InvalidInputError("BATCH_SIZE", f"expected a whole number, got {batch_size!r}")
+        suffixes = tuple(part.strip() for part in environ.get("FILE_SUFFIXES", "").split(",") if part.strip())
+        return cls(
+            access_point=AccessPoint.parse(environ["ACCESS_POINT"]),
+            output=OutputLocation(environ["OUTPUT_BUCKET"], environ.get("OUTPUT_PREFIX", "")),
+            prefix=environ.get("SCAN_PREFIX", ""),
+            suffixes=suffixes,
+            batch_size=int(batch_size),
+        )
+
+
+@dataclass(frozen=True)
+class DiscoveryRequest:
+    """The event the state machine sends: ``{"run_id": <execution name>}``."""
+
+    run_id: str
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> DiscoveryRequest:
+        run_id = event.get("run_id") if isinstance(event, Mapping) else None
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidInputError("run_id", f"expected the execution name as a string, got {run_id!r}")
+        return cls(run_id)
+
+
+def discover(settings: DiscoverySettings, run_id: str, *, s3: S3Client | None = None) -> ManifestSummary:
+    """List the access point once and write the run's manifest; outputs are never listed as inputs."""
+    objects = list_objects(
+        settings.access_point,
+        prefix=settings.prefix,
+        suffixes=settings.suffixes,
+        exclude_prefixes=settings.output.exclusions_for(settings.access_point),
+        s3=s3,
+    )
+    return write_manifest(settings.output, run_id, objects, batch_size=settings.batch_size, s3=s3)
