@@ -44,7 +44,7 @@ test: setup ## the whole four-stage gate, with a stage table at the end
 	$(PY) -m scripts.ci_gate lint unit guard security
 
 lint: setup ## stage 1: cfn-lint on every template (errors fail), ruff, mypy
-	$(PY) -m cfnlint --non-zero-exit-code error -- $(TEMPLATES)
+	$(VENV)/bin/cfn-lint --non-zero-exit-code error -- $(TEMPLATES)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

@@ -124,7 +124,6 @@ MAX_BATCH_JSON_BYTES = 128 * 1024
 256 KiB. Batches close at ``batch_size`` keys or at this many bytes of JSON, whichever comes first,
 so even 1,024-byte keys cannot push a child over the limit (the rest leaves room for context)."""
 
-_RETRY_CONFIG = {"mode": "standard", "max_attempts": 5}
 
 
 @functools.cache
@@ -134,7 +133,8 @@ def default_s3_client() -> S3Client:
     Standard retry mode retries throttling and 5xx with jittered backoff; what still fails after
     five attempts surfaces as :class:`S3TransientError` so the state machine's ``Retry`` decides.
     """
-    return boto3.client("s3", config=Config(retries=_RETRY_CONFIG))
+    # A new dict each time: botocore rewrites a Config's retries dict in place when a client is made.
+    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
 def _client(s3: S3Client | None) -> S3Client:
