@@ -125,7 +125,6 @@ MAX_BATCH_JSON_BYTES = 128 * 1024
 so even 1,024-byte keys cannot push a child over the limit (the rest leaves room for context)."""
 
 
-
 @functools.cache
 def default_s3_client() -> S3Client:
     """The process-wide S3 client, created on first use (never at import: SnapStart, cold start).
