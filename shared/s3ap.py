@@ -606,6 +606,33 @@ def _iter_objects(
     )
 
 
+def iter_run_jsonl(
+    location: OutputLocation, run_id: str, name_prefix: str, *, s3: S3Client | None = None
+) -> Iterator[Any]:
+    """Every record of the run's JSON Lines outputs whose names start with ``name_prefix``.
+
+    Outputs are read back in key order, one object and one line at a time (bounded memory), e.g.
+    the per-batch parts a Distributed Map wrote under ``runs/<run_id>/parts/`` for the report step.
+    This lists the run's own output prefix, never the access point that discovery lists.
+    """
+    client = _client(s3)
+    prefix = location.run_prefix(run_id) + _check_path(name_prefix, "name_prefix", prefix=True)
+    for record in _iter_objects(client, location.bucket, prefix, (), ()):
+        try:
+            body = client.get_object(Bucket=location.bucket, Key=record.key)["Body"]
+            for number, line in enumerate(body.iter_lines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise InvalidInputError(
+                        "jsonl", f"s3://{location.bucket}/{record.key} line {number}: {err.msg}"
+                    ) from err
+        except (ClientError, BotoCoreError) as err:
+            raise _map_error(err, "GetObject", location.bucket, record.key) from err
+
+
 # --- reads ---------------------------------------------------------------------------------------
 
 
