@@ -64,6 +64,7 @@ from shared.errors import (
     OntapUnavailableError,
 )
 from shared.observability import logger
+from shared.snapstart import after_restore
 
 __all__ = [
     "CredentialsProvider",
@@ -774,3 +775,22 @@ def _is_certificate_failure(exc: BaseException) -> bool:
 
 def _reason(exc: HTTPError) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+_clients: dict[OntapSettings, OntapClient] = {}
+
+
+def client_for(settings: OntapSettings) -> OntapClient:
+    """The process's client for ``settings``: warm invocations reuse its pool and credentials."""
+    client = _clients.get(settings)
+    if client is None:
+        client = _clients[settings] = OntapClient.from_settings(settings)
+    return client
+
+
+@after_restore
+def _drop_clients() -> None:
+    """No connection or cached password may cross a SnapStart snapshot."""
+    while _clients:
+        _, client = _clients.popitem()
+        client.close()

@@ -71,6 +71,7 @@ from shared.errors import (
     S3TransientError,
 )
 from shared.observability import logger
+from shared.snapstart import after_restore
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -134,6 +135,10 @@ def default_s3_client() -> S3Client:
     """
     # A new dict each time: botocore rewrites a Config's retries dict in place when a client is made.
     return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+# A client made before a SnapStart snapshot would carry dead connections into every restore.
+after_restore(default_s3_client.cache_clear)
 
 
 def _client(s3: S3Client | None) -> S3Client:
