@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks import cold_start
+from benchmarks import cold_start, sandbox_e2e
 
-BENCHMARKS = [cold_start.main]
+BENCHMARKS = [cold_start.main, sandbox_e2e.main]
 
 if __name__ == "__main__":
     for run in BENCHMARKS:
