@@ -110,7 +110,7 @@ for _tag in _SHORT_TAGS:
 
 def load_yaml(text: str) -> Any:
     """Parse CloudFormation YAML (or JSON); short-form tags become their long-form dicts."""
-    return yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_CfnLoader)  # noqa: S506  # nosec B506 - a SafeLoader subclass
 
 
 def load_template_file(path: Path) -> dict[str, Any]:
