@@ -1,7 +1,7 @@
 """How each use case is set up for a sandbox run: its data, parameters, environment and input.
 
-A use case's scenario module (``sandbox/scenarios/<package>.py``, named like the use case's
-``src/`` package) defines ``SCENARIO``, an object with:
+A use case's scenario module, named after its folder with underscores
+(``sandbox/scenarios/flexcache_anycast_dr.py``), defines ``SCENARIO``, an object with:
 
 * ``use_case``: the folder name (``"legal-compliance"``);
 * ``names``: the scenarios it knows, the first being the default (``"baseline"``, ``"corrupt"``,
