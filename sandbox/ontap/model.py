@@ -53,27 +53,27 @@ ACE_ACCESS = frozenset(
 
 GIB = 1024**3
 
+# The ``advanced_rights`` flags of an ONTAP file-security ACE, in the order ONTAP lists them.
+ADVANCED_RIGHTS: tuple[str, ...] = (
+    "append_data",
+    "delete",
+    "delete_child",
+    "execute_file",
+    "full_control",
+    "read_attr",
+    "read_data",
+    "read_ea",
+    "read_perm",
+    "write_attr",
+    "write_data",
+    "write_ea",
+    "write_owner",
+    "synchronize",
+    "write_perm",
+)
+
 # ``advanced_rights`` of an ACE that grants everything, as ONTAP's examples show it.
-FULL_CONTROL_RIGHTS: dict[str, bool] = {
-    name: True
-    for name in (
-        "append_data",
-        "delete",
-        "delete_child",
-        "execute_file",
-        "full_control",
-        "read_attr",
-        "read_data",
-        "read_ea",
-        "read_perm",
-        "write_attr",
-        "write_data",
-        "write_ea",
-        "write_owner",
-        "synchronize",
-        "write_perm",
-    )
-}
+FULL_CONTROL_RIGHTS: dict[str, bool] = dict.fromkeys(ADVANCED_RIGHTS, True)
 
 
 def new_uuid() -> str:
