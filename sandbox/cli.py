@@ -2,18 +2,22 @@
 
     python -m sandbox run <use-case> [--files N] [--seed S] [--scenario NAME]
     python -m sandbox demo [--files N] [--seed S]
+    python -m sandbox invoke <use-case> <event-file> ... [--function LOGICAL_ID]
     python -m sandbox serve [<use-case> ...] [--port P] [--host H] [--env-file PATH]
 
 ``run`` builds a moto world from the use case's template.yaml, prepares its scenario's data,
 executes the deployed ASL with the real handlers in process, and prints the execution state by
 state, the outputs written and a summary; it exits non-zero when the execution did not succeed.
-``demo`` runs every use case with its default scenario and prints one table. ``serve`` keeps a
+``demo`` runs every use case with its default scenario and prints one table. ``invoke`` runs one
+function with one event file (``events/<use-case>/<function>[-<scenario>].json``), as
+``sam local invoke`` would, in a world prepared like ``run``'s. ``serve`` keeps a
 world up behind moto's HTTP server and the ONTAP REST simulator, for ``sam local invoke``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import threading
@@ -93,6 +97,44 @@ def run_use_case(use_case: str, options: RunOptions, *, logs: TextIO | None = No
 
 def _deploy(world: SandboxWorld, use_case: str, plan: RunPlan) -> UseCaseStack:
     return world.deploy(use_case, parameters=plan.parameters, environment=plan.environment)
+
+
+def function_for_event(event_file: Path) -> str:
+    """``extract_metadata-corrupt.json`` → ``ExtractMetadataFunction``: one name everywhere."""
+    stem = event_file.stem.split("-", 1)[0]
+    return "".join(part.capitalize() for part in stem.split("_")) + "Function"
+
+
+@dataclass
+class InvokeReport:
+    event_file: Path
+    function: str
+    succeeded: bool
+    payload: Any
+
+
+def invoke_events(
+    use_case: str, event_files: Sequence[Path], options: RunOptions, function: str | None = None
+) -> list[InvokeReport]:
+    """Invoke each event file's function through Lambda's API, in one world prepared like ``run``'s."""
+    scenario = scenario_for(use_case)
+    reports = []
+    with SandboxWorld() as world, ExitStack() as resources:
+        plan = scenario.prepare(
+            world, resources, replace(options, scenario=options.scenario or scenario.names[0])
+        )
+        stack = _deploy(world, use_case, plan)
+        for event_file in event_files:
+            logical_id = function or function_for_event(event_file)
+            if logical_id not in stack.function_arns:
+                known = ", ".join(stack.function_arns)
+                raise SystemExit(f"{event_file}: {use_case} has no function {logical_id}; functions: {known}")
+            response = world.client("lambda").invoke(
+                FunctionName=stack.function_arns[logical_id], Payload=event_file.read_bytes()
+            )
+            payload = json.loads(response["Payload"].read() or b"null")
+            reports.append(InvokeReport(event_file, logical_id, "FunctionError" not in response, payload))
+    return reports
 
 
 def run_outputs(world: SandboxWorld, stack: UseCaseStack, run_id: str) -> list[str]:
@@ -207,6 +249,19 @@ def command_demo(args: argparse.Namespace, console: Console) -> int:
     return 0 if reports and all(report.succeeded for report in reports) else 1
 
 
+def command_invoke(args: argparse.Namespace, console: Console) -> int:
+    LOGS_DIR.mkdir(parents=True, exist_ok=True)
+    with (LOGS_DIR / f"{args.use_case}.log").open("w", encoding="utf-8") as logs, redirect_stdout(logs):
+        reports = invoke_events(args.use_case, args.events, _options(args), args.function)
+    for report in reports:
+        verdict = "[green]ok[/green]" if report.succeeded else "[red]FunctionError[/red]"
+        console.print(f"{args.use_case} {report.function} <- {report.event_file}: {verdict}")
+        console.print_json(json.dumps(report.payload))
+    failed = sum(not report.succeeded for report in reports)
+    console.print(f"{len(reports) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def command_serve(args: argparse.Namespace, console: Console) -> int:
     from sandbox.serve import serve  # moto's server (Flask) is only loaded for `serve`
 
@@ -237,6 +292,16 @@ def parser() -> argparse.ArgumentParser:
     for sub in (run, demo):
         sub.add_argument("--files", type=int, default=50, help="number of synthetic input files")
         sub.add_argument("--seed", type=int, default=7, help="seed of the synthetic dataset")
+    invoke = commands.add_parser(
+        "invoke", help="run one function with one event file, as sam local invoke would"
+    )
+    invoke.add_argument("use_case", choices=use_cases())
+    invoke.add_argument(
+        "events", type=Path, nargs="+", help="events/<use-case>/<function>[-<scenario>].json …"
+    )
+    invoke.add_argument("--function", help="logical id (default: from each event file's name)")
+    invoke.add_argument("--files", type=int, default=20)
+    invoke.add_argument("--seed", type=int, default=7)
     serve = commands.add_parser("serve", help="moto's HTTP server + the ONTAP simulator for sam local invoke")
     serve.add_argument("use_cases", nargs="*", choices=[[], *use_cases()], metavar="use-case")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -258,5 +323,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     # Bound to the real stdout now: function output is redirected to log files during runs.
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
-    commands = {"run": command_run, "demo": command_demo, "serve": command_serve}
+    commands = {"run": command_run, "demo": command_demo, "invoke": command_invoke, "serve": command_serve}
     return commands[args.command](args, console)
