@@ -112,6 +112,10 @@ class OntapNotFoundError(OntapApiError):
     """HTTP 404: the SVM, volume, path or job does not exist."""
 
 
+class OntapResponseError(TerminalError):
+    """ONTAP answered 2xx with a body that lacks the documented shape (a field of the wrong type)."""
+
+
 class OntapUnavailableError(RetryableError):
     """ONTAP kept answering 429/5xx or dropping connections after the client's bounded retries."""
 
@@ -122,6 +126,68 @@ class OntapJobFailedError(TerminalError):
 
 class OntapJobTimeoutError(RetryableError):
     """An asynchronous ONTAP job did not finish within the allowed time."""
+
+
+# --- SageMaker inference ------------------------------------------------------------------------
+
+
+class PayloadTooLargeError(TerminalError):
+    """A request body exceeds what the chosen inference path accepts; refused before any call."""
+
+
+class ModelInvocationError(TerminalError):
+    """SageMaker or the model container rejected the request (ValidationError, ModelError 424 …)."""
+
+
+class EndpointUnavailableError(RetryableError):
+    """An endpoint kept answering throttling or 5xx, or could not be reached, after bounded retries."""
+
+
+class ServerlessColdStartTimeoutError(RetryableError):
+    """A serverless endpoint was still cold when the retry budget ran out; ASL falls back to Batch."""
+
+
+class ComponentsColdStartTimeoutError(RetryableError):
+    """An inference component had no copy running when the scale-from-zero budget ran out."""
+
+
+class SageMakerUnavailableError(RetryableError):
+    """The SageMaker API kept throttling or failing with 5xx (e.g. CreateTransformJob)."""
+
+
+class BatchTransformStartError(TerminalError):
+    """SageMaker refused to start a transform job (unknown model, invalid configuration …)."""
+
+
+class BatchTransformFailedError(TerminalError):
+    """A transform job ended Failed or Stopped; sent to the waiting execution with SendTaskFailure."""
+
+
+# --- Step Functions task tokens ----------------------------------------------------------------
+
+
+class TaskTokenError(TerminalError):
+    """A task-token record is missing, malformed or in a state that forbids the operation."""
+
+
+class TaskTokenStoreUnavailableError(RetryableError):
+    """The task-token table kept throttling or failing with 5xx after botocore's retries."""
+
+
+class TaskCallbackUnavailableError(RetryableError):
+    """Step Functions kept throttling or failing SendTaskSuccess/SendTaskFailure."""
+
+
+# --- FlexCache read-path routing ---------------------------------------------------------------
+
+
+class RouteVersionConflictError(RetryableError):
+    """Another writer changed the routing state since it was read (optimistic concurrency): a new
+    attempt re-reads the state and decides again, so no update is lost."""
+
+
+class RoutingStoreUnavailableError(RetryableError):
+    """The routing, health or topology table kept throttling or failing with 5xx after botocore's retries."""
 
 
 def _defined_here(cls: type[PatternError]) -> list[type[PatternError]]:
