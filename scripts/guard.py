@@ -4,13 +4,23 @@ Runs Guard 3 through the ``cfn-guard-rs`` wheel. Its Python report classes raise
 contain an ``or`` clause, so this calls the engine's entry point directly and reads the JSON report
 (``status``, ``compliant``, ``not_compliant[].Rule.name``, ``not_applicable``).
 
-    python -m scripts.guard [--rules guard-rules] [TEMPLATE ...]
+The wheel's entry point also returns only the last 8 KiB chunk of a longer report (its writer keeps
+the last buffered write), which happens as soon as a few checks fail with their values. The report
+ends with the ``not_applicable`` and ``compliant`` lists, so the outcome of every rule is recovered
+from that tail (a rule in neither list failed); when the chunk boundary falls inside those lists,
+the evaluation is repeated with a padding rule that always fails, which moves the boundary.
+
+``--write-transformed DIR`` also writes each transformed template as JSON, for the official
+``cfn-guard validate`` CLI that CI runs on the same documents (``make guard``).
+
+    python -m scripts.guard [--rules guard-rules] [--write-transformed DIR] [TEMPLATE ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +51,74 @@ class GuardReport:
         return "SKIP"
 
 
+class GuardOutputError(RuntimeError):
+    """The engine's report could not be read, even after moving the chunk boundary."""
+
+
 def evaluate(data: dict[str, Any], rules_text: str) -> GuardReport:
     """Evaluate one data document (a template, or a Guard Hook's input) against one rule file."""
-    report = json.loads(run_checks_rs(json.dumps(data), rules_text, False))
-    failing = tuple(sorted({entry["Rule"]["name"] for entry in report.get("not_compliant", [])}))
+    payload = json.dumps(data)
+    for padding in _PADDINGS:
+        report = _report(run_checks_rs(payload, rules_text + padding, False), rules_text)
+        if report is not None:
+            return report
+    raise GuardOutputError("cfn-guard-rs returned a report whose rule outcomes cannot be read")
+
+
+_RULE_NAME = re.compile(r"^\s*rule\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+_PADDING_RULE = "guard_report_padding_"
+# An always-failing rule adds a few hundred bytes before the tail lists; each size moves the
+# boundary of the last chunk by a different amount.
+_PADDINGS = (
+    "",
+    *(
+        f"\nrule {_PADDING_RULE}{'p' * size} {{ guard_report_padding_probe exists }}\n"
+        for size in (64, 512, 2048)
+    ),
+)
+
+
+def rule_names(rules_text: str) -> tuple[str, ...]:
+    """The names of the rules a rule file declares, in order."""
+    return tuple(_RULE_NAME.findall(rules_text))
+
+
+def _report(raw: str, rules_text: str) -> GuardReport | None:
+    try:
+        report = json.loads(raw)
+    except json.JSONDecodeError:
+        return _report_from_tail(raw, rules_text)
+    failing = {entry["Rule"]["name"] for entry in report.get("not_compliant", [])}
+    return _outcomes(
+        set(report.get("compliant", [])),
+        {name for name in failing if not name.startswith(_PADDING_RULE)},
+        set(report.get("not_applicable", [])),
+    )
+
+
+def _report_from_tail(raw: str, rules_text: str) -> GuardReport | None:
+    """Outcomes from the last chunk of a truncated report, or None if its tail lists are cut."""
+    start = raw.rfind('"not_applicable"')
+    if start < 0:
+        return None
+    try:
+        tail = json.loads("{" + raw[start:])
+    except json.JSONDecodeError:
+        return None
+    compliant = set(tail.get("compliant", []))
+    not_applicable = set(tail.get("not_applicable", []))
+    failing = {name for name in rule_names(rules_text) if name not in compliant | not_applicable}
+    return _outcomes(compliant, failing, not_applicable)
+
+
+def _outcomes(compliant: set[str], failing: set[str], not_applicable: set[str]) -> GuardReport:
+    """Guard's own file status: FAIL if a rule failed, else PASS if one passed, else SKIP."""
+    status = "FAIL" if failing else ("PASS" if compliant else "SKIP")
     return GuardReport(
-        status=report["status"],
-        compliant=tuple(sorted(report.get("compliant", []))),
-        not_compliant=failing,
-        not_applicable=tuple(sorted(report.get("not_applicable", []))),
+        status=status,
+        compliant=tuple(sorted(compliant)),
+        not_compliant=tuple(sorted(failing)),
+        not_applicable=tuple(sorted(not_applicable)),
     )
 
 
@@ -57,18 +126,33 @@ def rule_files(rules_dir: Path = RULES_DIR) -> list[Path]:
     return sorted(rules_dir.glob("*.guard"))
 
 
-def check(templates: list[Path], rules: list[Path]) -> list[str]:
-    """One line per failure (template, rule file, rule); an empty list means compliant."""
+def _relative(template_path: Path) -> Path:
+    return template_path.relative_to(REPO_ROOT) if template_path.is_relative_to(REPO_ROOT) else template_path
+
+
+def transformed_file_name(template_path: Path) -> str:
+    """``legal-compliance/template.yaml`` → ``legal-compliance.template.json`` (unique per template)."""
+    return ".".join(_relative(template_path).with_suffix("").parts) + ".json"
+
+
+def check(templates: list[Path], rules: list[Path], write_dir: Path | None = None) -> list[str]:
+    """One line per failure (template, rule file, rule); an empty list means compliant.
+
+    With ``write_dir``, each transformed template is also written there as JSON.
+    """
     failures: list[str] = []
     for template_path in templates:
-        name = (
-            template_path.relative_to(REPO_ROOT) if template_path.is_relative_to(REPO_ROOT) else template_path
-        )
+        name = _relative(template_path)
         try:
             data = transformed(template_path)
         except TemplateError as error:
             failures.append(str(error))
             continue
+        if write_dir is not None:
+            write_dir.mkdir(parents=True, exist_ok=True)
+            (write_dir / transformed_file_name(template_path)).write_text(
+                json.dumps(data, indent=1, sort_keys=True), encoding="utf-8"
+            )
         for rule_path in rules:
             report = evaluate(data, rule_path.read_text(encoding="utf-8"))
             failures += [f"{name}: {rule_path.name}: {rule} FAIL" for rule in report.not_compliant]
@@ -82,13 +166,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("templates", nargs="*", type=Path, help="default: every template in the repo")
     parser.add_argument("--rules", type=Path, default=RULES_DIR, help="folder of *.guard files")
+    parser.add_argument(
+        "--write-transformed",
+        type=Path,
+        metavar="DIR",
+        help="also write each transformed template to DIR as JSON (for the cfn-guard CLI)",
+    )
     args = parser.parse_args(argv)
     templates = args.templates or template_paths()
     rules = rule_files(args.rules)
     if not templates or not rules:
         print(f"nothing to check: {len(templates)} templates, {len(rules)} rule files", file=sys.stderr)
         return 1
-    failures = check(templates, rules)
+    failures = check(templates, rules, args.write_transformed)
     for line in failures:
         print(line, file=sys.stderr)
     print(f"guard: {len(templates)} templates x {len(rules)} rule files, {len(failures)} failures")

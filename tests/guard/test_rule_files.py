@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.guard import RULES_DIR, evaluate, rule_files
+from scripts.guard import RULES_DIR, evaluate, rule_files, rule_names
 
 
 def _cases() -> list[pytest.param]:
@@ -41,3 +41,13 @@ def test_every_rule_file_has_test_cases_for_each_of_its_rules() -> None:
         seen = {(rule, outcome) for case in cases for rule, outcome in case["expectations"]["rules"].items()}
         for rule in rules:
             assert (rule, "PASS") in seen and (rule, "FAIL") in seen, f"{rule}: needs a PASS and a FAIL case"
+
+
+def test_cases_only_name_rules_their_rule_file_declares() -> None:
+    # A misspelt rule name would be evaluated as SKIP and could pass unnoticed.
+    for test_file in sorted((RULES_DIR / "tests").glob("*.yaml")):
+        rule_file = RULES_DIR / f"{test_file.stem}.guard"
+        assert rule_file.exists(), f"{test_file.name} tests a rule file that does not exist"
+        declared = set(rule_names(rule_file.read_text(encoding="utf-8")))
+        for case in yaml.safe_load(test_file.read_text(encoding="utf-8")):
+            assert set(case["expectations"]["rules"]) <= declared, f"{test_file.name}: {case['name']}"
