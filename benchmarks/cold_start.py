@@ -1,4 +1,5 @@
-"""Import cost at cold start: each shared module, and a handler-like module next to the baselines.
+"""Import cost at cold start: each shared module, a handler-like module next to the baselines,
+and the init time of every real handler of every template (what SnapStart would save per function).
 
 Every measurement is a fresh interpreter (what a Lambda cold start pays), repeated and reported as
 the median. The target is that the shared core adds at most 60 ms on top of boto3 + Powertools.
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from benchmarks._common import REPO_ROOT, median_ms, write_result
+from scripts.cfn_templates import load_template, template_paths
 
 TARGET_ADDED_MS = 60.0
 BOTO3 = "import boto3"
@@ -30,7 +32,22 @@ def shared_modules() -> list[str]:
     )
 
 
-def time_steps(steps: list[str], runs: int) -> list[list[float]]:
+def handler_modules() -> dict[str, tuple[Path, str]]:
+    """``{"<template path>:<FunctionLogicalId>": (code folder, module)}`` for every function."""
+    found = {}
+    for template_path in template_paths():
+        template = load_template(template_path)
+        for logical_id, resource in template.get("Resources", {}).items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            properties = resource["Properties"]
+            module = properties["Handler"].rpartition(".")[0]
+            code_dir = (template_path.parent / properties["CodeUri"]).resolve()
+            found[f"{template_path.relative_to(REPO_ROOT)}:{logical_id}"] = (code_dir, module)
+    return found
+
+
+def time_steps(steps: list[str], runs: int, pythonpath: tuple[Path, ...] = ()) -> list[list[float]]:
     """Seconds each of ``steps`` takes, in order, in one fresh interpreter per run.
 
     Timing consecutive steps inside the same interpreter makes "what the shared core adds on top
@@ -42,7 +59,7 @@ def time_steps(steps: list[str], runs: int) -> list[list[float]]:
     program = f"import time\n_laps = []\n{timed}\nprint(*_laps)"
     env = {
         **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": os.pathsep.join(str(path) for path in (*pythonpath, REPO_ROOT)),
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": "benchmark",
         "POWERTOOLS_METRICS_NAMESPACE": "Benchmark",
@@ -62,6 +79,11 @@ def measure(runs: int) -> dict[str, object]:
         module: median_ms([laps[2] for laps in time_steps([BOTO3, POWERTOOLS, f"import {module}"], runs)])
         for module in shared_modules()
     }
+    handlers = {
+        # The whole INIT of the function's module: runtime imports, layer, handler module.
+        name: median_ms([laps[0] for laps in time_steps([f"import {module}"], runs, (code_dir,))])
+        for name, (code_dir, module) in sorted(handler_modules().items())
+    }
     handler_like = time_steps([BOTO3, POWERTOOLS, SHARED_CORE], runs)
     added = median_ms([laps[2] for laps in handler_like])
     return {
@@ -71,6 +93,7 @@ def measure(runs: int) -> dict[str, object]:
         "powertools_logger_metrics_tracer_after_boto3": median_ms([laps[1] for laps in handler_like]),
         "shared_modules_after_boto3_and_powertools": modules,
         "handler_like_total": median_ms([sum(laps) for laps in handler_like]),
+        "handler_init": handlers,
         "shared_core_added": added,
         "target_shared_core_added_max": TARGET_ADDED_MS,
         "meets_target": added <= TARGET_ADDED_MS,
@@ -91,6 +114,8 @@ def main(argv: list[str] | None = None) -> Path:
         f"shared core +{result['shared_core_added']} ms (target <= {TARGET_ADDED_MS} ms), "
         f"handler-like total {result['handler_like_total']} ms -> {path.relative_to(REPO_ROOT)}"
     )
+    for name, milliseconds in result["handler_init"].items():  # type: ignore[attr-defined]
+        print(f"  init {name}: {milliseconds} ms")
     return path
 
 

@@ -1,0 +1,4 @@
+"""AutoStopFunction of shared/cfn/auto-stop.yaml.
+
+CodeUri is this folder and Handler is ``handler.handler``.
+"""
