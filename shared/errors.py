@@ -190,6 +190,19 @@ class RoutingStoreUnavailableError(RetryableError):
     """The routing, health or topology table kept throttling or failing with 5xx after botocore's retries."""
 
 
+# --- multi-region ------------------------------------------------------------------------------
+
+
+class CrossRegionUnavailableError(RetryableError):
+    """Every region of a cross-region call failed with a failover-class error (timeout, connection
+    error, throttling or 5xx after botocore's retries); client errors are never turned into this."""
+
+
+class RegionStatusUnavailableError(RetryableError):
+    """The region-status table (the decision owner's failover override) kept throttling or failing
+    with 5xx: a region cannot tell whether it may process, so it processes nothing this time."""
+
+
 def _defined_here(cls: type[PatternError]) -> list[type[PatternError]]:
     found = [cls]
     for sub in cls.__subclasses__():
