@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks import cold_start, sandbox_e2e
+from benchmarks import cold_start, legal_audit, sandbox_e2e
 
-BENCHMARKS = [cold_start.main, sandbox_e2e.main]
+BENCHMARKS = [cold_start.main, sandbox_e2e.main, legal_audit.main]
 
 if __name__ == "__main__":
     for run in BENCHMARKS:

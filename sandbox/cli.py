@@ -105,6 +105,16 @@ def function_for_event(event_file: Path) -> str:
     return "".join(part.capitalize() for part in stem.split("_")) + "Function"
 
 
+def pipeline_order(world: SandboxWorld, stack: UseCaseStack) -> dict[str, int]:
+    """Function logical ids ranked by where their ARN first appears in the stack's state machines."""
+    definitions = "".join(
+        world.client("stepfunctions").describe_state_machine(stateMachineArn=arn)["definition"]
+        for arn in stack.state_machine_arns.values()
+    )
+    found = {lid: definitions.find(arn) for lid, arn in stack.function_arns.items() if arn in definitions}
+    return {lid: rank for rank, lid in enumerate(sorted(found, key=found.__getitem__))}
+
+
 @dataclass
 class InvokeReport:
     event_file: Path
@@ -116,7 +126,12 @@ class InvokeReport:
 def invoke_events(
     use_case: str, event_files: Sequence[Path], options: RunOptions, function: str | None = None
 ) -> list[InvokeReport]:
-    """Invoke each event file's function through Lambda's API, in one world prepared like ``run``'s."""
+    """Invoke each event file's function through Lambda's API, in one world prepared like ``run``'s.
+
+    Steps of a pipeline read what earlier steps wrote (a manifest, a context), so the events run
+    in the order the state machine calls their functions; a function's plain event comes before
+    its scenario variants (``load_topology.json`` before ``load_topology-stored.json``).
+    """
     scenario = scenario_for(use_case)
     reports = []
     with SandboxWorld() as world, ExitStack() as resources:
@@ -124,7 +139,16 @@ def invoke_events(
             world, resources, replace(options, scenario=options.scenario or scenario.names[0])
         )
         stack = _deploy(world, use_case, plan)
-        for event_file in event_files:
+        order = pipeline_order(world, stack)
+        ranked = sorted(
+            event_files,
+            key=lambda path: (
+                order.get(function or function_for_event(path), len(order)),
+                "-" in path.stem,
+                path.name,
+            ),
+        )
+        for event_file in ranked:
             logical_id = function or function_for_event(event_file)
             if logical_id not in stack.function_arns:
                 known = ", ".join(stack.function_arns)

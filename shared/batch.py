@@ -65,10 +65,23 @@ class BatchSummary:
         return {"part": self.part.to_dict(), "files": self.files, "errors": self.errors}
 
 
+_RECORD_FIELDS = frozenset({"key", "status", "message"})
+
+
 def error_record(key: str, error: Exception) -> dict[str, Any]:
-    """The record that stands for a file that could not be processed."""
+    """The record that stands for a file that could not be processed.
+
+    The error's details never replace the record's own ``key``/``status``/``message``: a detail
+    with one of those names (an ONTAP error's HTTP ``status``) is kept as ``error_<name>``, so
+    the record still reads as an error and is counted as one.
+    """
     details = error.to_record() if hasattr(error, "to_record") else {"error": type(error).__name__}
-    return {"key": key, "status": ERROR, "message": str(error), **details}
+    record: dict[str, Any] = {"key": key, "status": ERROR, "message": str(error)}
+    for name, value in details.items():
+        if name == "message":
+            continue  # str(error) already says it
+        record[f"error_{name}" if name in _RECORD_FIELDS else name] = value
+    return record
 
 
 def process_batch(

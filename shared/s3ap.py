@@ -94,6 +94,7 @@ __all__ = [
     "list_objects",
     "open_stream",
     "read_range",
+    "read_run_json",
     "stat_object",
     "write_json",
     "write_jsonl",
@@ -636,6 +637,32 @@ def iter_run_jsonl(
                     ) from err
         except (ClientError, BotoCoreError) as err:
             raise _map_error(err, "GetObject", location.bucket, record.key) from err
+
+
+def read_run_json(location: OutputLocation, run_id: str, name: str, *, s3: S3Client | None = None) -> Any:
+    """The JSON document a run wrote as output ``name`` (``write_json``, ``write_manifest`` …).
+
+    The counterpart of :func:`iter_run_jsonl` for whole documents: a later step of the same run
+    reads what an earlier one stored (a manifest, a small context object) from the run's own
+    output prefix, never from the access point. A missing object raises :class:`S3AccessError`,
+    a body that is not JSON :class:`InvalidInputError` naming the object.
+    """
+    client = _client(s3)
+    key = location.run_key(run_id, name)
+    try:
+        body = client.get_object(Bucket=location.bucket, Key=key)["Body"]
+        try:
+            data = body.read()
+        finally:
+            body.close()
+    except (ClientError, BotoCoreError) as err:
+        raise _map_error(err, "GetObject", location.bucket, key) from err
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InvalidInputError(
+            "json", f"s3://{location.bucket}/{key} is not a JSON document: {err}"
+        ) from err
 
 
 # --- reads ---------------------------------------------------------------------------------------

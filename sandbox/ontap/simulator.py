@@ -852,6 +852,9 @@ class _Handler(BaseHTTPRequestHandler):
     """Thin HTTP/1.1 adapter: keep-alive, exact Content-Length, resets on demand."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes; with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK (~40 ms per request on a keep-alive connection).
+    disable_nagle_algorithm = True
     server_version = "libzapid-httpd"  # the Server header ONTAP's examples show
     simulator: ClassVar[OntapSimulator]
     connection_id: int

@@ -140,6 +140,9 @@ def start_topology(
     return running
 
 
+SANDBOX_RECORD_DOMAIN = "reads.sandbox.example.com"
+
+
 class FlexCacheAnycastDrScenario:
     use_case = "flexcache-anycast-dr"
     names = ("baseline", "cache_down", "origin_unreachable", "region_down", "latency_spike")
@@ -157,8 +160,17 @@ class FlexCacheAnycastDrScenario:
             execution_input.update(scenario=scenario, target=caches[-1])
         elif scenario == "origin_unreachable":
             execution_input.update(scenario=scenario)
+        # The sandbox also shows the opt-in Route 53 sync (off by default in the template).
+        zone = world.client("route53").create_hosted_zone(
+            Name=SANDBOX_RECORD_DOMAIN, CallerReference=f"sandbox-{options.seed}"
+        )["HostedZone"]["Id"]
         return RunPlan(
-            parameters=dict(SANDBOX_PARAMETERS),
+            parameters={
+                **SANDBOX_PARAMETERS,
+                "Environment": "development",  # a laptop: drills may apply (tests cover production)
+                "HostedZoneId": zone.rsplit("/", 1)[-1],
+                "RecordDomain": SANDBOX_RECORD_DOMAIN,
+            },
             environment=running.environment,
             input=execution_input,
             files=len(running.document["members"]),

@@ -1,4 +1,4 @@
-"""DiscoveryFunction: one listing of the volume's access point → the run's manifest of batches."""
+"""DiscoveryFunction: what this run audits (the whole volume, or an event's paths) → the manifest."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.discovery import DiscoveryRequest, DiscoverySettings, discover
+from legal_compliance.discovery import AuditRequest, discover
+from legal_compliance.settings import AuditDiscoverySettings
 from shared.observability import MetricUnit, logger, metrics, tracer
 
 
@@ -15,9 +16,18 @@ from shared.observability import MetricUnit, logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = DiscoverySettings.from_env(os.environ)
-    request = DiscoveryRequest.from_event(event)
-    summary = discover(settings, request.run_id)
-    metrics.add_metric(name="FilesDiscovered", unit=MetricUnit.Count, value=summary.count)
-    logger.info("discovery finished", run_id=request.run_id, count=summary.count, batches=summary.batches)
+    settings = AuditDiscoverySettings.from_env(os.environ)
+    request = AuditRequest.from_event(event, max_paths=settings.max_event_paths)
+    summary = discover(settings, request)
+    metrics.add_metric(name="ObjectsDiscovered", unit=MetricUnit.Count, value=summary.count)
+    logger.info(
+        "discovery finished",
+        run_id=request.run_id,
+        trigger=request.trigger,
+        scope=request.scope,
+        files=summary.files,
+        folders=summary.folders,
+        batches=summary.batches,
+        skipped=summary.skipped,
+    )
     return summary.to_dict()
