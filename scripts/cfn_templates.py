@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 from cfnlint.decode import decode
+from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
@@ -80,7 +81,12 @@ def transformed(
     transforms = declared if isinstance(declared, list) else [declared]
     if SAM_TRANSFORM not in transforms:
         return template
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    # The translator records its own usage metrics; publishing them to its no-op publisher keeps
+    # it from warning about unpublished metrics at exit.
+    metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
+    translator = Translator(
+        None, Parser(), boto_session=boto3.session.Session(region_name=region), metrics=metrics
+    )
     try:
         result: dict[str, Any] = translator.translate(
             package_local_paths(template, path.parent),
@@ -89,4 +95,6 @@ def transformed(
         )
     except Exception as error:  # the translator raises many unrelated exception types
         raise TemplateError(f"{path}: SAM transform failed: {error}") from error
+    finally:
+        metrics.publish()
     return result
