@@ -11,6 +11,16 @@ A record (:class:`TaskTokenRecord`) holds the token with ``execution_region`` an
 replicated table (DynamoDB Global Tables, see shared/cfn) can be read in another region, so the
 callback always calls Step Functions in ``execution_region`` (:func:`notify_execution`).
 
+With a global table (shared/cfn/global-task-token-store.yaml, ``EnableMultiRegion``) every region
+reads and writes its **own replica**: the store's client belongs to the region the code runs in
+(``region``, by default ``AWS_REGION``), one cached client per region. The table is multi-region
+eventually consistent (MREC) unless created STRONG (MRSC): a record written in one region reaches
+the others typically within a second, and conditions are evaluated against the local replica. A
+record is written once, by the start function of the execution's own region, so creation never
+races across regions; a job's end handled in two regions within the replication window could call
+Step Functions twice, and the second call finds the task closed (``TaskTimedOut``/``InvalidToken``:
+nothing is resumed twice), which the record then shows as ``EXPIRED`` after last-writer-wins.
+
 * creation is conditional (``attribute_not_exists``): a redelivered start never overwrites;
 * status changes are conditional on the expected previous status, so a duplicated EventBridge
   event calls Step Functions once;
@@ -25,6 +35,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -201,9 +212,19 @@ class TaskTokenRecord:
 
 
 @functools.cache
-def default_dynamodb_client() -> DynamoDBClient:
-    """The process's DynamoDB client, created on first use."""
-    return boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+def default_dynamodb_client(region: str | None = None) -> DynamoDBClient:
+    """The process's DynamoDB client for ``region`` (one per region), created on first use.
+
+    With a global table the region decides which replica is read; ``None`` lets boto3 resolve it.
+    """
+    return boto3.client(
+        "dynamodb", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 5})
+    )
+
+
+def _local_region() -> str | None:
+    """The region this code runs in (Lambda sets ``AWS_REGION``)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
 
 @functools.cache
@@ -236,12 +257,15 @@ class TaskTokenStore:
         dynamodb: DynamoDBClient | None = None,
         clock: Callable[[], float] = time.time,
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        region: str | None = None,
     ) -> None:
+        """``region`` picks the replica of a global table (default: the region the code runs in)."""
         if not isinstance(table_name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table_name):
             raise InvalidInputError("table_name", f"not a DynamoDB table name: {table_name!r}")
         if not isinstance(ttl_seconds, int) or ttl_seconds < 60:
             raise InvalidInputError("ttl_seconds", f"expected at least 60 seconds, got {ttl_seconds!r}")
         self.table_name = table_name
+        self.region = region
         self._dynamodb = dynamodb
         self._clock = clock
         self.ttl_seconds = ttl_seconds
@@ -249,7 +273,7 @@ class TaskTokenStore:
     @property
     def dynamodb(self) -> DynamoDBClient:
         if self._dynamodb is None:
-            self._dynamodb = default_dynamodb_client()
+            self._dynamodb = default_dynamodb_client(self.region or _local_region())
         return self._dynamodb
 
     def _failure(self, err: Exception, action: str, correlation_id: str) -> Exception:
