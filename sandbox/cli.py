@@ -3,7 +3,7 @@
     python -m sandbox run <use-case> [--files N] [--seed S] [--scenario NAME]
     python -m sandbox demo [--files N] [--seed S]
     python -m sandbox invoke <use-case> <event-file> ... [--function LOGICAL_ID]
-    python -m sandbox serve [<use-case> ...] [--port P] [--host H] [--env-file PATH]
+    python -m sandbox serve [<use-case> ...] [--port P] [--host H] [--env-dir DIR]
 
 ``run`` builds a moto world from the use case's template.yaml, prepares its scenario's data,
 executes the deployed ASL with the real handlers in process, and prints the execution state by
@@ -296,7 +296,7 @@ def command_serve(args: argparse.Namespace, console: Console) -> int:
             _options(args),
             host=args.host,
             port=args.port,
-            env_file=args.env_file,
+            env_dir=args.env_dir,
             console=console,
             stop=stop,
         )
@@ -331,10 +331,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=5000, help="moto server port (default 5000)")
     serve.add_argument(
-        "--env-file",
+        "--env-dir",
         type=Path,
-        default=REPO_ROOT / "sandbox" / "out" / "env.json",
-        help="where to write env.json",
+        default=REPO_ROOT / "sandbox" / "out",
+        help="where <use-case>/env.json files are written",
     )
     serve.add_argument("--files", type=int, default=20)
     serve.add_argument("--seed", type=int, default=7)

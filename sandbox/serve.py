@@ -7,8 +7,10 @@ Lambda invoked through the server is dispatched to the in-process handler. The O
 when a scenario starts one, listens on 127.0.0.1, so containers reach both with
 ``sam local invoke --docker-network host``.
 
-``env.json`` (``sam local invoke --env-vars``) is written with each function's resolved variables
-plus ``AWS_ENDPOINT_URL`` pointing at the server.
+One ``<env-dir>/<use-case>/env.json`` per use case (``sam local invoke --env-vars`` reads one SAM
+app's functions by logical id, and several use cases have a ``DiscoveryFunction``) holds each
+function's resolved variables plus ``AWS_ENDPOINT_URL`` pointing at the server; a ``ready`` file
+beside them tells scripts that every use case is deployed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from moto.server import ThreadedMotoServer
 from rich.console import Console
@@ -47,13 +48,12 @@ def serve(
     *,
     host: str,
     port: int,
-    env_file: Path,
+    env_dir: Path,
     console: Console,
     stop: threading.Event,
 ) -> int:
     """Deploy ``targets``, serve until ``stop`` is set (or Ctrl-C), then tear everything down."""
     with SandboxWorld() as world, ExitStack() as resources:
-        environments: dict[str, Any] = {}
         table = Table(title="sandbox serve", title_justify="left")
         for column in ("use case", "state machine", "functions"):
             table.add_column(column)
@@ -68,15 +68,18 @@ def serve(
                 world, resources, RunOptions(options.files, options.seed, scenario.names[0])
             )
             stack = world.deploy(use_case, parameters=plan.parameters, environment=plan.environment)
-            environments.update(function_environments(world, stack, endpoint_url))
+            env_file = env_dir / use_case / "env.json"
+            env_file.parent.mkdir(parents=True, exist_ok=True)
+            environments = function_environments(world, stack, endpoint_url)
+            env_file.write_text(json.dumps(environments, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             table.add_row(use_case, stack.state_machine_arn(), ", ".join(stack.function_arns))
-        env_file.parent.mkdir(parents=True, exist_ok=True)
-        env_file.write_text(json.dumps(environments, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (env_dir / "ready").write_text(endpoint_url + "\n", encoding="utf-8")
         console.print(table)
-        console.print(f"moto server: {endpoint_url}   env vars: {env_file}", markup=False)
+        console.print(f"moto server: {endpoint_url}   env vars: {env_dir}/<use-case>/env.json", markup=False)
         console.print(
-            f"e.g. sam local invoke <FunctionLogicalId> --event events/<use-case>/<function>.json "
-            f"--env-vars {env_file} --docker-network host",
+            "e.g. (cd <use-case> && sam local invoke <FunctionLogicalId> "
+            f"--event ../events/<use-case>/<function>.json --env-vars {env_dir}/<use-case>/env.json "
+            "--docker-network host)",
             markup=False,
         )
         console.print("Ctrl-C stops the sandbox.")

@@ -91,16 +91,15 @@ for use_case in "${use_cases[@]}"; do
     continue
   fi
   (cd "$root/$use_case" && "$sam" build --parallel >/dev/null)
-  env_file=$(mktemp)
-  rm -f "$env_file"
-  (cd "$root" && exec "$python" -m sandbox serve "$use_case" --port 0 --env-file "$env_file") >/dev/null &
+  env_dir=$(mktemp -d)
+  (cd "$root" && exec "$python" -m sandbox serve "$use_case" --port 0 --env-dir "$env_dir") >/dev/null &
   serve_pid=$!
-  for _ in $(seq 1 120); do [[ -s "$env_file" ]] && break; sleep 0.5; done
-  [[ -s "$env_file" ]] || { kill "$serve_pid"; die "python -m sandbox serve $use_case did not start"; }
+  for _ in $(seq 1 120); do [[ -f "$env_dir/ready" ]] && break; sleep 0.5; done
+  [[ -f "$env_dir/ready" ]] || { kill "$serve_pid"; die "python -m sandbox serve $use_case did not start"; }
   for event in "${event_files[@]}"; do
     function=$(function_for "$event")
     if (cd "$root/$use_case" && "$sam" local invoke "$function" --event "$event" \
-          --env-vars "$env_file" --docker-network host >/dev/null); then
+          --env-vars "$env_dir/$use_case/env.json" --docker-network host >/dev/null); then
       results+=("$use_case|$(basename "$event")|ok"); passed=$((passed + 1))
     else
       results+=("$use_case|$(basename "$event")|FAILED (sam local invoke $function)"); failed=$((failed + 1))
@@ -108,7 +107,7 @@ for use_case in "${use_cases[@]}"; do
   done
   kill "$serve_pid"
   wait "$serve_pid" 2>/dev/null || true
-  rm -f "$env_file"
+  rm -rf "$env_dir"
 done
 
 printf '%-24s %-40s %s\n' USE-CASE EVENT RESULT

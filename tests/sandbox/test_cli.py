@@ -69,20 +69,20 @@ def test_a_failed_execution_exits_non_zero_and_says_why(
 
 def test_serve_exposes_the_deployed_world_to_http_clients(tmp_path: Path) -> None:
     # Given `python -m sandbox serve legal-compliance` running
-    env_file = tmp_path / "env.json"
+    env_dir = tmp_path / "out"
     stop = threading.Event()
     options = RunOptions(files=3, seed=1)
     thread = threading.Thread(
         target=serve,
         args=(["legal-compliance"], options),
-        kwargs={"host": "127.0.0.1", "port": 0, "env_file": env_file, "console": Console(), "stop": stop},
+        kwargs={"host": "127.0.0.1", "port": 0, "env_dir": env_dir, "console": Console(), "stop": stop},
     )
     thread.start()
     try:
         deadline = time.monotonic() + 60
-        while not env_file.exists() and time.monotonic() < deadline:
+        while not (env_dir / "ready").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        sections = json.loads(env_file.read_text())
+        sections = json.loads((env_dir / "legal-compliance" / "env.json").read_text())
         # When a function is invoked the way sam local invoke's container would reach AWS
         variables = sections["DiscoveryFunction"]
         endpoint = variables["AWS_ENDPOINT_URL"]
