@@ -16,7 +16,7 @@ PIP_VERSION := 26.3
 USE_CASES := $(patsubst %/template.yaml,%,$(wildcard */template.yaml))
 TEMPLATES := $(wildcard */template.yaml) $(wildcard shared/cfn/*.yaml)
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
-SHELL_SCRIPTS := $(wildcard scripts/*.sh)
+SHELL_SCRIPTS := $(wildcard scripts/*.sh scripts/lib/*.sh)
 
 # Pinned tools from outside PyPI live in the venv (removed with it), each checked before first use.
 TOOLS := $(VENV)/tools
@@ -77,7 +77,7 @@ lint: setup $(ACTIONLINT) ## stage 1: cfn-lint (errors fail), ruff, mypy, workfl
 	$(PY) -m scripts.check_cost_parameters
 	$(if $(WORKFLOWS),$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS))
 	$(if $(WORKFLOWS),node scripts/actionlint.cjs $(ACTIONLINT) $(WORKFLOWS))
-	$(if $(SHELL_SCRIPTS),$(VENV)/bin/shellcheck $(SHELL_SCRIPTS))
+	$(if $(SHELL_SCRIPTS),$(VENV)/bin/shellcheck --external-sources $(SHELL_SCRIPTS))
 
 $(ACTIONLINT): | $(VENV)/.installed
 	@command -v npm >/dev/null && command -v node >/dev/null \

@@ -9,6 +9,8 @@
 # Defaults are the template's (FailureMode WARN, the same alias and object key); see
 # docs/guard-hooks.md for the WARN -> FAIL rollout.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
@@ -38,21 +40,7 @@ Deploys the CloudFormation Guard Hook that evaluates guard-rules/ on every creat
 EOF
 }
 
-die() {
-    echo "deploy-hooks.sh: error: $*" >&2
-    exit 1
-}
 
-# Runs a state-changing command, or prints it under --dry-run.
-run() {
-    if [[ "${dry_run}" == true ]]; then
-        printf '[dry-run]'
-        printf ' %q' "$@"
-        printf '\n'
-    else
-        "$@"
-    fi
-}
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -102,7 +90,7 @@ done
 alias_prefix="${alias_name:0:3}"
 [[ "${alias_prefix,,}" != "aws" ]] || die "--alias must not start with AWS (a reserved namespace)"
 
-command -v aws >/dev/null 2>&1 || die "the AWS CLI (aws) is not on PATH"
+require_aws_cli
 python="${REPO_ROOT}/.venv/bin/python"
 [[ -x "${python}" ]] || python="$(command -v python3 || true)"
 [[ -n "${python}" ]] || die "python3 is not on PATH (it bundles the rules)"

@@ -4,10 +4,11 @@
 # the regional stack name of shared.naming (<deployment>-<region>), so the same deployment in two
 # regions never shares a stack, bucket, table or state machine name.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
-readonly REGION_PATTERN='^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$'
 
 use_case=""
 deployment=""
@@ -35,20 +36,7 @@ Set SAM to use another sam binary.
 EOF
 }
 
-die() {
-    echo "dr-deploy-region.sh: error: $*" >&2
-    exit 1
-}
 
-run() {
-    if [[ "${dry_run}" == true ]]; then
-        printf '[dry-run]'
-        printf ' %q' "$@"
-        printf '\n'
-    else
-        "$@"
-    fi
-}
 
 while [[ $# -gt 0 ]]; do
     case "$1" in

@@ -11,10 +11,11 @@
 # The guard then follows Route 53 again: the primary is active while it is healthy. Executions
 # still running in the secondary finish there (task tokens belong to their execution's region).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
-readonly REGION_PATTERN='^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$'
 
 deployment=""
 primary=""
@@ -43,20 +44,7 @@ Requires the AWS CLI and python3 >= 3.11 (table names come from shared.naming).
 EOF
 }
 
-die() {
-    echo "dr-failback.sh: error: $*" >&2
-    exit 1
-}
 
-run() {
-    if [[ "${dry_run}" == true ]]; then
-        printf '[dry-run]'
-        printf ' %q' "$@"
-        printf '\n'
-    else
-        "$@"
-    fi
-}
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -75,11 +63,8 @@ done
     usage >&2
     exit 2
 }
-for region in "${primary}" "${secondary}"; do
-    [[ "${region}" =~ ${REGION_PATTERN} ]] || die "${region} is not an AWS region code"
-done
-[[ "${primary}" != "${secondary}" ]] || die "the primary and secondary regions must differ"
-command -v aws >/dev/null 2>&1 || die "the AWS CLI (aws) is not on PATH"
+check_region_pair "${primary}" "${secondary}"
+require_aws_cli
 
 table_name() {
     PYTHONPATH="${REPO_ROOT}" "${PYTHON:-python3}" -m shared.naming global \

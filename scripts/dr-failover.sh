@@ -11,10 +11,11 @@
 #
 # Every region's guard (shared/region_role.py) reads the override before anything else. Idempotent.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
-readonly REGION_PATTERN='^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$'
 readonly TEXT_PATTERN='^[A-Za-z0-9 ._:/#@,()+=-]{1,200}$'
 
 deployment=""
@@ -42,21 +43,7 @@ Requires the AWS CLI and python3 >= 3.11 (table names come from shared.naming).
 EOF
 }
 
-die() {
-    echo "dr-failover.sh: error: $*" >&2
-    exit 1
-}
 
-# Runs a state-changing command, or prints it under --dry-run.
-run() {
-    if [[ "${dry_run}" == true ]]; then
-        printf '[dry-run]'
-        printf ' %q' "$@"
-        printf '\n'
-    else
-        "$@"
-    fi
-}
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -82,7 +69,7 @@ done
 [[ "${target}" =~ ${REGION_PATTERN} ]] || die "--to ${target} is not an AWS region code"
 [[ "${reason}" =~ ${TEXT_PATTERN} ]] || die "--reason may use letters, digits, spaces and ._:/#@,()+=- (1-200)"
 [[ "${actor}" =~ ${TEXT_PATTERN} ]] || die "--actor may use letters, digits, spaces and ._:/#@,()+=- (1-200)"
-command -v aws >/dev/null 2>&1 || die "the AWS CLI (aws) is not on PATH"
+require_aws_cli
 
 status_table="$(PYTHONPATH="${REPO_ROOT}" "${PYTHON:-python3}" -m shared.naming global \
     --deployment "${deployment}" --kind table --purpose region-status)" ||

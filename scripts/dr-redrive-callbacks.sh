@@ -11,10 +11,11 @@
 #      reported as a duplicate and calls nothing, so running this twice is safe.
 # Jobs still running are skipped: their own event will come.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
-readonly REGION_PATTERN='^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$'
 
 deployment=""
 region=""
@@ -37,10 +38,6 @@ Requires the AWS CLI and python3 >= 3.11 (table names come from shared.naming).
 EOF
 }
 
-die() {
-    echo "dr-redrive-callbacks.sh: error: $*" >&2
-    exit 1
-}
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -62,7 +59,7 @@ done
     exit 2
 }
 [[ "${region}" =~ ${REGION_PATTERN} ]] || die "--region ${region} is not an AWS region code"
-command -v aws >/dev/null 2>&1 || die "the AWS CLI (aws) is not on PATH"
+require_aws_cli
 
 token_table="$(PYTHONPATH="${REPO_ROOT}" "${PYTHON:-python3}" -m shared.naming global \
     --deployment "${deployment}" --kind table --purpose task-tokens)" ||

@@ -7,10 +7,11 @@
 # plus the global task-token table's status and the in-flight tokens of each region.
 # Read-only: --dry-run prints the read commands instead of running them.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
-readonly REGION_PATTERN='^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$'
 readonly METRICS_REGION="us-east-1"
 
 deployment=""
@@ -39,10 +40,6 @@ Requires the AWS CLI and python3 >= 3.11 (table names come from shared.naming).
 EOF
 }
 
-die() {
-    echo "dr-status.sh: error: $*" >&2
-    exit 1
-}
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -61,13 +58,10 @@ done
     usage >&2
     exit 2
 }
-for region in "${primary}" "${secondary}"; do
-    [[ "${region}" =~ ${REGION_PATTERN} ]] || die "${region} is not an AWS region code"
-done
-[[ "${primary}" != "${secondary}" ]] || die "the primary and secondary regions must differ"
+check_region_pair "${primary}" "${secondary}"
 [[ "${window_minutes}" =~ ^[0-9]+$ && "${window_minutes}" -ge 1 && "${window_minutes}" -le 60 ]] ||
     die "--window-minutes must be 1-60"
-command -v aws >/dev/null 2>&1 || die "the AWS CLI (aws) is not on PATH"
+require_aws_cli
 
 table_name() {
     PYTHONPATH="${REPO_ROOT}" "${PYTHON:-python3}" -m shared.naming global \
