@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks import cold_start, legal_audit, pointcloud_qc, sandbox_e2e
+from benchmarks import cold_start, eda_parse, legal_audit, pointcloud_qc, sandbox_e2e
 
-BENCHMARKS = [cold_start.main, sandbox_e2e.main, legal_audit.main, pointcloud_qc.main]
+BENCHMARKS = [cold_start.main, sandbox_e2e.main, legal_audit.main, pointcloud_qc.main, eda_parse.main]
 
 if __name__ == "__main__":
     for run in BENCHMARKS:

@@ -1,0 +1,1 @@
+"""Lambda entry points: parse, call one domain function, log/metric, return."""
