@@ -620,7 +620,8 @@ class LayoutMetadata:
         return record
 
     def _cell_record(self, cell: CellStats) -> dict[str, Any]:
-        assert self.hierarchy is not None
+        if self.hierarchy is None:
+            raise RuntimeError("cell records are built only after the hierarchy is resolved")
         record: dict[str, Any] = {
             "name": cell.name,
             "counts": dict(zip(KINDS, cell.counts, strict=True)),

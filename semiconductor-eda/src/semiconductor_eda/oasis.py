@@ -664,7 +664,8 @@ class _Reader:
         src.fill(WINDOW)
         buf, pos = src.buf, src.pos
         cell = self.cell
-        assert cell is not None
+        if cell is None:  # the dispatcher refuses these records outside a cell; -O must not drop it
+            raise _Bad("element record outside a cell", "unexpected_record")
         layers, text_layers = self.meta.layers, self.meta.text_layers
         layer, datatype, gw, gh, gx, gy = self.layer, self.datatype, self.gw, self.gh, self.gx, self.gy
         px, py, child, absolute = self.px, self.py, self.placement_cell, self.absolute
@@ -1288,7 +1289,8 @@ class _Reader:
         if info & 0x04:
             self.repetition = repetition
         cell = self.cell
-        assert cell is not None
+        if cell is None:  # the dispatcher refuses these records outside a cell; -O must not drop it
+            raise _Bad("element record outside a cell", "unexpected_record")
         if kind is None:
             cell.other += 1
         else:
@@ -1495,7 +1497,8 @@ class _Reader:
         if info & 0x04:
             self.repetition = repetition
         cell = self.cell
-        assert cell is not None
+        if cell is None:  # the dispatcher refuses these records outside a cell; -O must not drop it
+            raise _Bad("element record outside a cell", "unexpected_record")
         self.meta.text_layers.add((textlayer, texttype))
         count, ox0, oy0, ox1, oy1 = repetition
         cell.counts[TEXT] += 1
@@ -1531,7 +1534,8 @@ class _Reader:
         if info & 0x08:
             self.repetition = repetition
         cell = self.cell
-        assert cell is not None
+        if cell is None:  # the dispatcher refuses these records outside a cell; -O must not drop it
+            raise _Bad("element record outside a cell", "unexpected_record")
         count, ox0, oy0, ox1, oy1 = repetition
         cell.counts[AREF if info & 0x08 else SREF] += 1
         cell.instances += count
