@@ -71,15 +71,20 @@ from shared.errors import (
     OutputExistsError,
     PatternError,
     PayloadTooLargeError,
-    S3AccessError,
-    S3TransientError,
     SageMakerUnavailableError,
     ServerlessColdStartTimeoutError,
     TaskTokenError,
 )
 from shared.observability import MetricUnit, logger, metrics
 from shared.routing import InferencePath
-from shared.s3ap import AccessPoint, OutputLocation, S3Client, S3ObjectRef, default_s3_client, write_text
+from shared.s3ap import (
+    AccessPoint,
+    OutputLocation,
+    S3Client,
+    S3ObjectRef,
+    read_json,
+    write_text,
+)
 from shared.snapstart import after_restore
 from shared.task_token_store import (
     TaskTokenRecord,
@@ -842,32 +847,14 @@ class BatchTransformStarted:
 
 
 def _manifest_keys(manifest: S3ObjectRef, s3: S3Client | None) -> list[str]:
-    """The keys of a run manifest (``[{"keys": [...]}, ...]``) in order.
-
-    The manifest is a run output in a regular bucket, which shared.s3ap's readers (made for access
-    points) do not take, hence this one GetObject.
-    """
-    where = f"s3://{manifest.bucket}/{manifest.key}"
-    try:
-        body = (s3 if s3 is not None else default_s3_client()).get_object(
-            Bucket=manifest.bucket, Key=manifest.key
-        )["Body"]
-        text = body.read()
-    except (ClientError, BotoCoreError) as err:
-        code, status, _ = _error_details(err)
-        if isinstance(err, BotoCoreError) or code in _THROTTLING_CODES or code == "SlowDown" or status >= 500:
-            raise S3TransientError(f"GetObject {where} kept failing: {code}", bucket=manifest.bucket) from err
-        raise S3AccessError(
-            f"GetObject {where} refused: {code}", bucket=manifest.bucket, key=manifest.key
-        ) from err
-    try:
-        batches = json.loads(text)
-    except ValueError as err:
-        raise InvalidInputError("manifest", f"{where} is not JSON: {err}") from err
+    """The keys of a run manifest (``[{"keys": [...]}, ...]``) in order."""
+    batches = read_json(manifest, s3=s3)
     if not isinstance(batches, list) or not all(
         isinstance(batch, Mapping) and isinstance(batch.get("keys"), list) for batch in batches
     ):
-        raise InvalidInputError("manifest", f'{where}: expected [{{"keys": [...]}}, ...]')
+        raise InvalidInputError(
+            "manifest", f's3://{manifest.bucket}/{manifest.key}: expected [{{"keys": [...]}}, ...]'
+        )
     return [str(key) for batch in batches for key in batch["keys"]]
 
 

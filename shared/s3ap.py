@@ -528,9 +528,9 @@ def _map_error(err: Exception, action: str, bucket: str, key: str | None = None)
         if code in _TRANSIENT_CODES or status >= 500 or status == 429:
             return S3TransientError(f"{action} {where} kept failing: {code or status} ({err})", **details)
         if code in ("NoSuchKey", "404", "NotFound"):
-            return S3AccessError(f"{action} {where}: no such key", **details)
+            return S3AccessError(f"{action} {where}: no such key ({code})", **details)
         if code == "NoSuchBucket":
-            return S3AccessError(f"{action} {where}: no such bucket or access point", **details)
+            return S3AccessError(f"{action} {where}: no such bucket or access point ({code})", **details)
         return S3AccessError(f"{action} {where} refused: {code or status} ({err})", **details)
     if isinstance(err, _TRANSIENT_BOTOCORE):
         return S3TransientError(f"{action} {where} lost the connection: {err}", **details)
@@ -639,30 +639,35 @@ def iter_run_jsonl(
             raise _map_error(err, "GetObject", location.bucket, record.key) from err
 
 
-def read_run_json(location: OutputLocation, run_id: str, name: str, *, s3: S3Client | None = None) -> Any:
-    """The JSON document a run wrote as output ``name`` (``write_json``, ``write_manifest`` …).
+def read_json(ref: S3ObjectRef, *, s3: S3Client | None = None) -> Any:
+    """The JSON document stored at ``ref`` (a manifest, a context object, a run output).
 
-    The counterpart of :func:`iter_run_jsonl` for whole documents: a later step of the same run
-    reads what an earlier one stored (a manifest, a small context object) from the run's own
-    output prefix, never from the access point. A missing object raises :class:`S3AccessError`,
+    A missing object raises :class:`S3AccessError`, throttling or 5xx :class:`S3TransientError`,
     a body that is not JSON :class:`InvalidInputError` naming the object.
     """
     client = _client(s3)
-    key = location.run_key(run_id, name)
     try:
-        body = client.get_object(Bucket=location.bucket, Key=key)["Body"]
+        body = client.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
         try:
             data = body.read()
         finally:
             body.close()
     except (ClientError, BotoCoreError) as err:
-        raise _map_error(err, "GetObject", location.bucket, key) from err
+        raise _map_error(err, "GetObject", ref.bucket, ref.key) from err
     try:
         return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InvalidInputError(
-            "json", f"s3://{location.bucket}/{key} is not a JSON document: {err}"
-        ) from err
+        raise InvalidInputError("json", f"s3://{ref.bucket}/{ref.key} is not a JSON document: {err}") from err
+
+
+def read_run_json(location: OutputLocation, run_id: str, name: str, *, s3: S3Client | None = None) -> Any:
+    """The JSON document a run wrote as output ``name`` (``write_json``, ``write_manifest`` …).
+
+    The counterpart of :func:`iter_run_jsonl` for whole documents: a later step of the same run
+    reads what an earlier one stored (a manifest, a small context object) from the run's own
+    output prefix, never from the access point.
+    """
+    return read_json(S3ObjectRef(location.bucket, location.run_key(run_id, name)), s3=s3)
 
 
 # --- reads ---------------------------------------------------------------------------------------
