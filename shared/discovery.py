@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.errors import InvalidInputError
 from shared.s3ap import AccessPoint, ManifestSummary, OutputLocation, S3Client, list_objects, write_manifest
+from shared.settings import required
 
 DEFAULT_BATCH_SIZE = 100
 
@@ -35,16 +36,13 @@ class DiscoverySettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> DiscoverySettings:
-        for required in ("ACCESS_POINT", "OUTPUT_BUCKET"):
-            if not environ.get(required):
-                raise InvalidInputError(required, "is not set")
         batch_size = environ.get("BATCH_SIZE", str(DEFAULT_BATCH_SIZE))
         if not batch_size.isdigit():
             raise InvalidInputError("BATCH_SIZE", f"expected a whole number, got {batch_size!r}")
         suffixes = tuple(part.strip() for part in environ.get("FILE_SUFFIXES", "").split(",") if part.strip())
         return cls(
-            access_point=AccessPoint.parse(environ["ACCESS_POINT"]),
-            output=OutputLocation(environ["OUTPUT_BUCKET"], environ.get("OUTPUT_PREFIX", "")),
+            access_point=AccessPoint.parse(required(environ, "ACCESS_POINT")),
+            output=OutputLocation(required(environ, "OUTPUT_BUCKET"), environ.get("OUTPUT_PREFIX", "")),
             prefix=environ.get("SCAN_PREFIX", ""),
             suffixes=suffixes,
             batch_size=int(batch_size),

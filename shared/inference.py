@@ -85,6 +85,7 @@ from shared.s3ap import (
     read_json,
     write_text,
 )
+from shared.settings import required
 from shared.snapstart import after_restore
 from shared.task_token_store import (
     TaskTokenRecord,
@@ -718,13 +719,6 @@ TRANSFORM_EVENT_SOURCE: Final = "aws.sagemaker"
 TRANSFORM_EVENT_TYPE: Final = "SageMaker Transform Job State Change"
 
 
-def _required(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "")
-    if not value:
-        raise InvalidInputError(name, "is not set")
-    return value
-
-
 def _job_prefix(value: str, name: str = "TRANSFORM_JOB_PREFIX") -> str:
     if not _JOB_PREFIX.fullmatch(value):
         raise InvalidInputError(name, f"1-24 letters, digits and hyphens, got {value!r}")
@@ -775,13 +769,13 @@ class BatchTransformSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> BatchTransformSettings:
         return cls(
-            table_name=_required(environ, "TASK_TOKEN_TABLE"),
-            job_prefix=_required(environ, "TRANSFORM_JOB_PREFIX"),
-            model_name=_required(environ, "TRANSFORM_MODEL_NAME"),
-            instance_type=_required(environ, "TRANSFORM_INSTANCE_TYPE"),
+            table_name=required(environ, "TASK_TOKEN_TABLE"),
+            job_prefix=required(environ, "TRANSFORM_JOB_PREFIX"),
+            model_name=required(environ, "TRANSFORM_MODEL_NAME"),
+            instance_type=required(environ, "TRANSFORM_INSTANCE_TYPE"),
             instance_count=_env_int(environ, "TRANSFORM_INSTANCE_COUNT", 1),
-            input_access_point=AccessPoint.parse(_required(environ, "INPUT_ACCESS_POINT")),
-            output=OutputLocation(_required(environ, "OUTPUT_BUCKET"), environ.get("OUTPUT_PREFIX", "")),
+            input_access_point=AccessPoint.parse(required(environ, "INPUT_ACCESS_POINT")),
+            output=OutputLocation(required(environ, "OUTPUT_BUCKET"), environ.get("OUTPUT_PREFIX", "")),
             content_type=environ.get("TRANSFORM_CONTENT_TYPE") or "application/octet-stream",
             split_type=environ.get("TRANSFORM_SPLIT_TYPE") or "None",
             max_payload_mb=_env_int(environ, "TRANSFORM_MAX_PAYLOAD_MB", 6),
@@ -1002,8 +996,8 @@ class CallbackSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> CallbackSettings:
         return cls(
-            table_name=_required(environ, "TASK_TOKEN_TABLE"),
-            job_prefix=_job_prefix(_required(environ, "TRANSFORM_JOB_PREFIX")),
+            table_name=required(environ, "TASK_TOKEN_TABLE"),
+            job_prefix=_job_prefix(required(environ, "TRANSFORM_JOB_PREFIX")),
         )
 
     def store(self, **overrides: Any) -> TaskTokenStore:

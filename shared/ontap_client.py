@@ -64,6 +64,7 @@ from shared.errors import (
     OntapUnavailableError,
 )
 from shared.observability import logger
+from shared.settings import required
 from shared.snapstart import after_restore
 
 __all__ = [
@@ -228,9 +229,9 @@ class OntapSettings:
         """Read ``ONTAP_MANAGEMENT_ENDPOINT`` (``host``, ``host:port`` or ``https://host:port``),
         ``ONTAP_SECRET_ID``, ``ONTAP_VERIFY_TLS`` (``true``/``false``, default ``true``),
         ``ONTAP_CA_BUNDLE`` (a PEM file) and ``ONTAP_TIMEOUT_SECONDS`` (default 30)."""
-        endpoint = _required(environ, "ONTAP_MANAGEMENT_ENDPOINT")
+        endpoint = required(environ, "ONTAP_MANAGEMENT_ENDPOINT")
         _parse_endpoint(endpoint, "ONTAP_MANAGEMENT_ENDPOINT")
-        secret_id = _required(environ, "ONTAP_SECRET_ID")
+        secret_id = required(environ, "ONTAP_SECRET_ID")
 
         verify_raw = environ.get("ONTAP_VERIFY_TLS", "true").strip().lower()
         if verify_raw not in ("true", "false"):
@@ -251,13 +252,6 @@ class OntapSettings:
                 raise InvalidInputError("ONTAP_TIMEOUT_SECONDS", "must be a positive number of seconds")
 
         return cls(endpoint, secret_id, verify_raw == "true", ca_bundle, timeout)
-
-
-def _required(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "").strip()
-    if not value:
-        raise InvalidInputError(name, "is required")
-    return value
 
 
 def _parse_endpoint(endpoint: str, field_name: str) -> tuple[str, str, int]:

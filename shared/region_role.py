@@ -59,6 +59,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import InvalidInputError, RegionStatusUnavailableError
 from shared.observability import logger
+from shared.settings import required
 from shared.snapstart import after_restore
 
 __all__ = [
@@ -369,6 +370,9 @@ class RegionStatusTable:
 # --- the guard ----------------------------------------------------------------------------------
 
 
+_MULTI_REGION = "MULTI_REGION_ENABLED is true"
+
+
 def _flag(environ: Mapping[str, str], name: str) -> bool:
     value = environ.get(name, "").strip().lower()
     if value in _TRUE:
@@ -376,13 +380,6 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     if value in _FALSE:
         return False
     raise InvalidInputError(name, f"expected true or false, got {value!r}")
-
-
-def _required(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "").strip()
-    if not value:
-        raise InvalidInputError(name, "is required when MULTI_REGION_ENABLED is true")
-    return value
 
 
 @dataclass(frozen=True)
@@ -414,10 +411,12 @@ class RegionRoleSettings:
         settings = cls(
             enabled=True,
             region=region,
-            primary_region=_region("PRIMARY_REGION", _required(environ, "PRIMARY_REGION")),
-            secondary_region=_region("SECONDARY_REGION", _required(environ, "SECONDARY_REGION")),
-            health_check_id=_required(environ, "PRIMARY_HEALTH_CHECK_ID"),
-            status_table=_required(environ, "REGION_STATUS_TABLE"),
+            primary_region=_region("PRIMARY_REGION", required(environ, "PRIMARY_REGION", when=_MULTI_REGION)),
+            secondary_region=_region(
+                "SECONDARY_REGION", required(environ, "SECONDARY_REGION", when=_MULTI_REGION)
+            ),
+            health_check_id=required(environ, "PRIMARY_HEALTH_CHECK_ID", when=_MULTI_REGION),
+            status_table=required(environ, "REGION_STATUS_TABLE", when=_MULTI_REGION),
             metric_region=_region(
                 "HEALTH_METRIC_REGION", environ.get("HEALTH_METRIC_REGION") or ROUTE53_METRICS_REGION
             ),

@@ -11,15 +11,9 @@ from typing import Final
 from flexcache_dr.decision import Policy
 from flexcache_dr.health import ProbeSettings
 from shared.errors import InvalidInputError
+from shared.settings import required
 
 ENVIRONMENTS: Final = ("development", "staging", "production")
-
-
-def _required(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "").strip()
-    if not value:
-        raise InvalidInputError(name, "is required")
-    return value
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -58,10 +52,10 @@ class Tables:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Tables:
         return cls(
-            topology=_required(environ, "TOPOLOGY_TABLE"),
-            health=_required(environ, "HEALTH_TABLE"),
-            routing=_required(environ, "ROUTING_TABLE"),
-            audit=_required(environ, "AUDIT_TABLE"),
+            topology=required(environ, "TOPOLOGY_TABLE"),
+            health=required(environ, "HEALTH_TABLE"),
+            routing=required(environ, "ROUTING_TABLE"),
+            audit=required(environ, "AUDIT_TABLE"),
         )
 
 
@@ -108,10 +102,10 @@ class HealthSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HealthSettings:
         return cls(
-            health_table=_required(environ, "HEALTH_TABLE"),
+            health_table=required(environ, "HEALTH_TABLE"),
             retention=timedelta(hours=_integer(environ, "HEALTH_RETENTION_HOURS", 48, 1, 24 * 90)),
             probe=ProbeSettings(
-                canary_key=_required(environ, "CANARY_KEY"),
+                canary_key=required(environ, "CANARY_KEY"),
                 canary_bytes=_integer(environ, "CANARY_BYTES", 4096, 1, 1024 * 1024),
             ),
             secret_prefix=environ.get("ONTAP_SECRET_PREFIX", "").strip(),
@@ -127,13 +121,13 @@ class DrillSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> DrillSettings:
-        environment = _required(environ, "DEPLOYMENT_ENVIRONMENT")
+        environment = required(environ, "DEPLOYMENT_ENVIRONMENT")
         if environment not in ENVIRONMENTS:
             raise InvalidInputError("DEPLOYMENT_ENVIRONMENT", f"must be one of {', '.join(ENVIRONMENTS)}")
         return cls(
             routing=RoutingSettings.from_env(environ),
             environment=environment,
-            output_bucket=_required(environ, "OUTPUT_BUCKET"),
+            output_bucket=required(environ, "OUTPUT_BUCKET"),
         )
 
 
@@ -150,8 +144,8 @@ class DnsSettings:
     def from_env(cls, environ: Mapping[str, str]) -> DnsSettings:
         return cls(
             tables=Tables.from_env(environ),
-            hosted_zone_id=_required(environ, "HOSTED_ZONE_ID"),
-            record_domain=_required(environ, "RECORD_DOMAIN").rstrip("."),
+            hosted_zone_id=required(environ, "HOSTED_ZONE_ID"),
+            record_domain=required(environ, "RECORD_DOMAIN").rstrip("."),
             ttl=_integer(environ, "RECORD_TTL", 60, 10, 86400),
             secret_prefix=environ.get("ONTAP_SECRET_PREFIX", "").strip(),
             region=environ.get("AWS_REGION") or None,

@@ -26,19 +26,13 @@ from typing import Literal
 from semiconductor_eda.layout import Mode
 from shared.errors import InvalidInputError
 from shared.s3ap import AccessPoint, OutputLocation
+from shared.settings import required
 
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{2,199}")
 
 
-def _required(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "")
-    if not value:
-        raise InvalidInputError(name, "is not set")
-    return value
-
-
 def _output(environ: Mapping[str, str]) -> OutputLocation:
-    return OutputLocation(_required(environ, "OUTPUT_BUCKET"), environ.get("OUTPUT_PREFIX", ""))
+    return OutputLocation(required(environ, "OUTPUT_BUCKET"), environ.get("OUTPUT_PREFIX", ""))
 
 
 def _size(environ: Mapping[str, str], name: str) -> float | None:
@@ -68,7 +62,7 @@ class ExtractSettings:
         if mode not in ("full", "header"):
             raise InvalidInputError("SCAN_MODE", f"expected full or header, got {mode!r}")
         scan_mode: Literal["full", "header"] = "full" if mode == "full" else "header"
-        return cls(AccessPoint.parse(_required(environ, "ACCESS_POINT")), _output(environ), scan_mode)
+        return cls(AccessPoint.parse(required(environ, "ACCESS_POINT")), _output(environ), scan_mode)
 
 
 @dataclass(frozen=True)
@@ -92,7 +86,7 @@ class ReportSettings:
         if model and not _MODEL_ID.fullmatch(model):
             raise InvalidInputError("NARRATIVE_MODEL_ID", f"not a Bedrock model id: {model!r}")
         return cls(
-            access_point=AccessPoint.parse(_required(environ, "ACCESS_POINT")),
+            access_point=AccessPoint.parse(required(environ, "ACCESS_POINT")),
             output=_output(environ),
             rules=environ.get("REVIEW_RULES", ""),
             rules_key=environ.get("REVIEW_RULES_KEY", "").strip(),
