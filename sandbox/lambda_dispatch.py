@@ -396,13 +396,13 @@ class LambdaDispatcher:
         _uninstall()
 
     def deploy(self, lambda_client: Any, spec: FunctionSpec, *, role_arn: str, region: str) -> str:
-        """Create ``spec`` in moto's Lambda (a placeholder zip) and route it here; returns the ARN."""
+        """Create ``spec`` in moto's Lambda and route its invocations here; returns the ARN."""
         response = lambda_client.create_function(
             FunctionName=spec.function_name,
             Runtime=spec.runtime,
             Role=role_arn,
             Handler=spec.handler,
-            Code={"ZipFile": _placeholder_zip(spec)},
+            Code={"ZipFile": _package_pointing_at_code_dir(spec)},
             Timeout=spec.timeout_s,
             MemorySize=spec.memory_mb,
             Environment={"Variables": dict(spec.environment)},
@@ -506,7 +506,7 @@ def _call(
     return payload, None
 
 
-def _placeholder_zip(spec: FunctionSpec) -> bytes:
+def _package_pointing_at_code_dir(spec: FunctionSpec) -> bytes:
     """moto's CreateFunction needs a package; the code really runs from ``spec.code_dir``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

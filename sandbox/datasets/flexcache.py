@@ -3,9 +3,9 @@
 Each site is an FSx for ONTAP file system (its own ONTAP cluster) with an SVM, a volume (the
 origin, or a FlexCache of it), an S3 Access Point attached to that volume (alias in FSx's
 ``<name>-<metadata>-ext-s3alias`` form) and the routing attributes the anycast/DR use case
-balances on: ``priority`` (1 = preferred, the origin) and ``weight``. Management endpoints are the
-placeholder host ``127.0.0.1``: the sandbox starts one ONTAP simulator per cluster and supplies
-the ports.
+balances on: ``priority`` (1 = preferred, the origin) and ``weight``. Management endpoints are on
+the loopback host ``127.0.0.1``: the sandbox starts one ONTAP simulator per cluster there and
+supplies the ports.
 
 :func:`flexcache_simulators` loads a topology into simulators with ONTAP's view of it: the origin
 cluster lists a FlexCache origin with one relationship per cache and a cluster peer per cache
@@ -42,7 +42,7 @@ _REGION_CODES: Final = {
     "ap-southeast-1": "apse1",
     "ap-southeast-2": "apse2",
 }
-PLACEHOLDER_HOST: Final = "127.0.0.1"
+LOOPBACK_HOST: Final = "127.0.0.1"
 _ALIAS_SUFFIX: Final = "-ext-s3alias"
 _ALIAS_MAX: Final = 63
 _ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -138,7 +138,7 @@ def flexcache_topology(
                 region=region,
                 cluster_name=f"FsxId{r.getrandbits(68):017x}",
                 cluster_uuid=_uuid(r),
-                management_endpoint=PLACEHOLDER_HOST,
+                management_endpoint=LOOPBACK_HOST,
                 intercluster_ip=f"10.{index + 10}.{r.randrange(1, 255)}.{r.randrange(4, 250)}",
                 svm=f"svm_{code}",
                 svm_uuid=_uuid(r),
