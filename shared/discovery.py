@@ -4,6 +4,11 @@ The state machine passes the execution name as ``run_id``; discovery lists the a
 (lazily, page by page), writes the manifest of key batches under ``runs/<run_id>/`` in the output
 location and returns only a summary. The Distributed Map that follows reads the manifest itself,
 so no key list ever travels through Step Functions state, whatever the number of files.
+
+With ``MULTI_REGION_ENABLED`` discovery first asks the region-role guard (:func:`region_role`); a
+region on standby lists nothing and writes nothing (its volume may be a read-only replica), returns
+:data:`NOTHING_DISCOVERED` with the decision under ``region``, and the state machine's
+*Region Active?* choice ends the run there (docs/disaster-recovery.md).
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import InvalidInputError
+from shared.observability import MetricUnit, logger, metrics
+from shared.region_role import RegionRoleGuard, RoleDecision
 from shared.s3ap import AccessPoint, ManifestSummary, OutputLocation, S3Client, list_objects, write_manifest
 from shared.settings import required
 
 DEFAULT_BATCH_SIZE = 100
+NOTHING_DISCOVERED: Mapping[str, Any] = {"manifest": None, "count": 0, "bytes": 0, "batches": 0}
+"""A standby region's manifest summary: no manifest is written, nothing is counted."""
 
 
 @dataclass(frozen=True)
@@ -73,3 +82,20 @@ def discover(settings: DiscoverySettings, run_id: str, *, s3: S3Client | None = 
         s3=s3,
     )
     return write_manifest(settings.output, run_id, objects, batch_size=settings.batch_size, s3=s3)
+
+
+def region_role(environ: Mapping[str, str]) -> RoleDecision:
+    """May this region process this run? Single-region deployments: yes, without any call.
+
+    A standby run is counted in the ``RunsOnStandby`` metric, so a dashboard shows the passive
+    region idling on schedule rather than silent.
+    """
+    decision = RegionRoleGuard.from_env(environ).check()
+    if not decision.active:
+        metrics.add_metric(name="RunsOnStandby", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "region on standby: this run processes nothing",
+            active_region=decision.active_region,
+            reason=decision.reason,
+        )
+    return decision

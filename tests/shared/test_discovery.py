@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from shared.discovery import DiscoveryRequest, DiscoverySettings, discover
+from shared.discovery import NOTHING_DISCOVERED, DiscoveryRequest, DiscoverySettings, discover, region_role
 from shared.errors import InvalidInputError
+from shared.observability import metrics
+from shared.snapstart import run_after_restore_hooks
 
 ALIAS = "vol1-ap-k2x9q0z8a7b6c5d4e3f2g1h0-ext-s3alias"
 ENV = {
@@ -96,3 +99,46 @@ def test_outputs_under_the_same_access_point_are_never_discovered(s3) -> None:
     second = discover(settings, "run-2", s3=s3)
     # Then neither run counts the other's outputs
     assert first.count == second.count == 1
+
+
+# --- the region-role gate -------------------------------------------------------------------------
+
+
+def _metrics_emitted(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    metrics.flush_metrics()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    return {key: value for line in lines for key, value in line.items() if not key.startswith("_")}
+
+
+def test_single_region_discovery_is_active_without_a_call(capsys: pytest.CaptureFixture[str]) -> None:
+    decision = region_role({"AWS_REGION": "ap-northeast-1"})  # no AWS mock: a call would fail
+    assert (decision.active, decision.reason) == (True, "single-region")
+    assert "RunsOnStandby" not in _metrics_emitted(capsys)
+
+
+def test_a_standby_run_is_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    environ = {
+        "AWS_REGION": "us-east-1",
+        "MULTI_REGION_ENABLED": "true",
+        "PRIMARY_REGION": "ap-northeast-1",
+        "SECONDARY_REGION": "us-east-1",
+        "PRIMARY_HEALTH_CHECK_ID": "0b3f6c2e-8d4a-4e55-9a1b-2c3d4e5f6a7b",
+        "REGION_STATUS_TABLE": "sbx-global-region-status",
+    }
+    with mock_aws():
+        run_after_restore_hooks()  # the guard's per-region clients, made inside this mock
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="sbx-global-region-status",
+            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        decision = region_role(environ)  # no datapoint: health unknown, static roles
+        run_after_restore_hooks()
+    assert (decision.active, decision.reason, decision.active_region) == (
+        False,
+        "health-unknown",
+        "ap-northeast-1",
+    )
+    assert _metrics_emitted(capsys)["RunsOnStandby"] == [1.0]
+    assert NOTHING_DISCOVERED == {"manifest": None, "count": 0, "bytes": 0, "batches": 0}

@@ -8,7 +8,10 @@ resolves intrinsic functions; no condition logic is re-implemented here.
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,8 @@ BATCH_PARAMETERS = {
     "OutputBucketName": "inference-runs",
     "LogsKmsKeyArn": f"arn:aws:kms:{PRIMARY}:{ACCOUNT}:key/0b3f6c2e-8d4a-4e55-9a1b-2c3d4e5f6a7b",
 }
+GUARDED_USE_CASES = ("legal-compliance", "semiconductor-eda", "autonomous-driving")
+GUARD_PARAMETERS = ("PrimaryRegion", "SecondaryRegion", "PrimaryHealthCheckId", "RegionStatusTableName")
 ROUTING_PARAMETERS = {
     "DeploymentName": "legal-prod",
     "HostedZoneId": "Z0123456789ABCDEFGHIJ",
@@ -307,6 +312,109 @@ def test_deployment_name_is_constrained_by_the_naming_rule(path: Path) -> None:
     assert load_template(path)["Parameters"]["DeploymentName"]["AllowedPattern"] == DEPLOYMENT_PATTERN
 
 
+# --- the use cases: discovery asks the region-role guard ------------------------------------------
+
+
+def use_case_parameters(use_case: str, **extra: str) -> dict[str, str]:
+    """The use case's development parameters (samconfig.sample.toml) plus ``extra``."""
+    with (REPO_ROOT / use_case / "samconfig.sample.toml").open("rb") as handle:
+        text = tomllib.load(handle)["default"]["deploy"]["parameters"]["parameter_overrides"]
+    return {**dict(item.split("=", 1) for item in shlex.split(text)), **extra}
+
+
+def discovery_guard(
+    use_case: str, parameters: dict[str, str], region: str
+) -> tuple[dict[str, Any], list[Any]]:
+    """The transformed template's DiscoveryFunction guard variables and its role's statements."""
+    template = evaluate(REPO_ROOT / use_case / "template.yaml", parameters, region=region, stack=use_case)
+    refs = _refs(template)
+    variables = template.resolve(
+        template.resources["DiscoveryFunction"].properties["Environment"]["Variables"], refs
+    )
+    guard = {name: variables[name] for name in GUARD_VARIABLES}
+    policies = template.resolve(template.resources["DiscoveryFunctionRole"].properties["Policies"], refs)
+    statements = [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+    return guard, statements
+
+
+GUARD_VARIABLES = (
+    "MULTI_REGION_ENABLED",
+    "PRIMARY_REGION",
+    "SECONDARY_REGION",
+    "PRIMARY_HEALTH_CHECK_ID",
+    "REGION_STATUS_TABLE",
+)
+MULTI_REGION_ON = {
+    "EnableMultiRegion": "true",
+    "PrimaryRegion": PRIMARY,
+    "SecondaryRegion": SECONDARY,
+    "PrimaryHealthCheckId": HEALTH_CHECK,
+    "RegionStatusTableName": "legal-prod-global-region-status",
+}
+
+
+@pytest.mark.parametrize("use_case", GUARDED_USE_CASES)
+def test_use_case_off_its_guard_makes_no_call_and_has_no_permission(use_case: str) -> None:
+    guard, statements = discovery_guard(use_case, use_case_parameters(use_case), PRIMARY)
+    assert guard == dict.fromkeys(GUARD_VARIABLES, "") | {"MULTI_REGION_ENABLED": "false"}
+    actions = {action for statement in statements for action in _listed(statement["Action"])}
+    assert not {action for action in actions if action.startswith(("cloudwatch:", "dynamodb:"))}
+    template = evaluate(REPO_ROOT / use_case / "template.yaml", use_case_parameters(use_case))
+    assert not types_of(template) & MULTI_REGION_TYPES - {"AWS::CloudWatch::Alarm"}
+
+
+@pytest.mark.parametrize("use_case", GUARDED_USE_CASES)
+@pytest.mark.parametrize("region", [PRIMARY, SECONDARY])
+def test_use_case_on_reads_the_health_metric_and_this_regions_override_replica(
+    use_case: str, region: str
+) -> None:
+    guard, statements = discovery_guard(use_case, use_case_parameters(use_case, **MULTI_REGION_ON), region)
+    assert guard == {
+        "MULTI_REGION_ENABLED": "true",
+        "PRIMARY_REGION": PRIMARY,
+        "SECONDARY_REGION": SECONDARY,
+        "PRIMARY_HEALTH_CHECK_ID": HEALTH_CHECK,
+        "REGION_STATUS_TABLE": "legal-prod-global-region-status",
+    }
+    by_sid = {statement.get("Sid"): statement for statement in statements}
+    assert by_sid["ReadThePrimaryHealth"]["Action"] == "cloudwatch:GetMetricData"
+    assert by_sid["ReadThePrimaryHealth"]["Resource"] == "*"
+    assert by_sid["ReadTheRegionOverride"]["Action"] == "dynamodb:GetItem"
+    assert by_sid["ReadTheRegionOverride"]["Resource"] == (
+        f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/legal-prod-global-region-status"
+    )
+
+
+def test_autonomous_driving_passes_multi_region_to_its_batch_transform_stack() -> None:
+    parameters = use_case_parameters(
+        "autonomous-driving",
+        **MULTI_REGION_ON,
+        GlobalTaskTokenTableName="legal-prod-global-task-tokens",
+        EnableInference="true",
+        InferenceType="none",
+        ModelImageUri=f"{ACCOUNT}.dkr.ecr.{PRIMARY}.amazonaws.com/drive-detector:1",
+        SageMakerExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/drive-detector",
+        ModelSubnetIds="subnet-0123456789abcdef0",
+        ModelSecurityGroupIds="sg-0123456789abcdef0",
+    )
+    template = evaluate(REPO_ROOT / "autonomous-driving" / "template.yaml", parameters, stack="ad")
+    nested = template.resources["BatchTransformStack"].properties["Parameters"]
+    assert "BatchTransformStack" in template.active_resources
+    assert template.resolve(nested["EnableMultiRegion"], _refs(template)) == "true"
+    assert (
+        template.resolve(nested["GlobalTaskTokenTableName"], _refs(template))
+        == "legal-prod-global-task-tokens"
+    )
+    rule = load_template(REPO_ROOT / "autonomous-driving" / "template.yaml")["Rules"][
+        "MultiRegionBatchTransformNeedsTheGlobalTable"
+    ]
+    assert '{"Ref": "GlobalTaskTokenTableName"}' in json.dumps(rule["Assertions"])
+
+
+def _listed(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
 # --- hygiene ------------------------------------------------------------------------------------
 
 
@@ -326,6 +434,24 @@ def test_multi_region_requirements_are_rules_cloudformation_checks(path: Path) -
     for rule in rules.values():
         assert "Equals" in str(rule["RuleCondition"]) and "EnableMultiRegion" in str(rule["RuleCondition"])
         assert rule["Assertions"]
+
+
+@pytest.mark.parametrize("use_case", GUARDED_USE_CASES)
+def test_a_use_case_refuses_an_incomplete_multi_region_setting_by_rule(use_case: str) -> None:
+    template = load_template(REPO_ROOT / use_case / "template.yaml")
+    rule = template["Rules"]["MultiRegionNeedsBothRegionsAndTheirSignals"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableMultiRegion"}, "true"]}
+    asserted = json.dumps(rule["Assertions"])
+    for name in GUARD_PARAMETERS:
+        assert f'{{"Fn::Not": [{{"Fn::Equals": [{{"Ref": "{name}"}}, ""]}}]}}' in asserted, name
+    assert (
+        '"Fn::Contains": [[{"Ref": "PrimaryRegion"}, {"Ref": "SecondaryRegion"}], {"Ref": "AWS::Region"}]'
+        in asserted
+    )
+    for name in ("EnableMultiRegion", *GUARD_PARAMETERS):
+        parameter = template["Parameters"][name]
+        assert parameter["Description"] and {"AllowedValues", "AllowedPattern"} & parameter.keys(), name
+    assert template["Parameters"]["EnableMultiRegion"]["Default"] == "false"
 
 
 def test_guard_rules_pass_on_the_multi_region_stacks() -> None:

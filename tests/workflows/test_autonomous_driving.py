@@ -22,7 +22,14 @@ from sandbox.scenarios.autonomous_driving import PreparedRun, prepared
 from shared.snapstart import run_after_restore_hooks
 
 RUN = "drive-run-0007"
-QC_STATES = ["Discover Files", "Any Files", "Check Quality", "Summarize Quality", "Inference Enabled"]
+QC_STATES = [
+    "Discover Files",
+    "Region Active?",
+    "Any Files",
+    "Check Quality",
+    "Summarize Quality",
+    "Inference Enabled",
+]
 REPORT_STATES = ["Write Report", "Run Outcome"]
 
 
@@ -92,7 +99,7 @@ def test_none_goes_to_batch_transform_through_the_task_token(workflow) -> None:
     with scenario(workflow, "batch") as (run, stack):
         result = stack.run({}, name=RUN, timeout_s=120)
     assert result.status == "SUCCEEDED", result.cause
-    assert result.states_entered()[5:] == [
+    assert result.states_entered()[len(QC_STATES) :] == [
         "Any Frames",
         "Route Inference",
         "Batch Transform",
@@ -117,7 +124,7 @@ def test_provisioned_below_the_threshold_uses_the_realtime_endpoint(workflow) ->
         result = stack.run({}, name=RUN, timeout_s=120)
     assert result.status == "SUCCEEDED", result.cause
     # 3 frames, 2 per invocation: the loop calls the endpoint's task twice
-    assert result.states_entered()[5:] == [
+    assert result.states_entered()[len(QC_STATES) :] == [
         "Any Frames",
         "Route Inference",
         "Realtime Endpoint",
@@ -156,7 +163,7 @@ def test_serverless_cold_start_timeout_falls_back_to_batch_transform(workflow) -
     with scenario(workflow, "serverless_cold") as (run, stack):
         result = stack.run({}, name=RUN, timeout_s=120)
     assert result.status == "SUCCEEDED", result.cause
-    assert result.states_entered()[5:] == [
+    assert result.states_entered()[len(QC_STATES) :] == [
         "Any Frames",
         "Route Inference",
         "Serverless Inference",
@@ -223,6 +230,7 @@ def test_a_scheduled_start_on_an_empty_volume_succeeds(workflow) -> None:
     assert result.status == "SUCCEEDED", result.cause
     assert result.states_entered() == [
         "Discover Files",
+        "Region Active?",
         "Any Files",
         "Summarize Quality",
         "Inference Enabled",

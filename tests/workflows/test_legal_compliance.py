@@ -28,6 +28,7 @@ SEED = 7
 STATE_PAYLOAD_BUDGET = 16 * 1024
 FULL_RUN_STATES = [
     "Discover Files",
+    "Region Active?",
     "Anything To Audit?",
     "Fetch ONTAP Context",
     "Any Files?",
@@ -205,7 +206,12 @@ def test_an_fpolicy_event_audits_only_the_paths_it_names(
         fpolicy_event(setup.tree, named, volume_uuid="00000000-0000-4000-8000-000000000000"), name="fpolicy-2"
     )
     assert other.status == "SUCCEEDED"
-    assert other.states_entered() == ["Discover Files", "Anything To Audit?", "Nothing To Audit"]
+    assert other.states_entered() == [
+        "Discover Files",
+        "Region Active?",
+        "Anything To Audit?",
+        "Nothing To Audit",
+    ]
     assert len(setup.simulator.requests) == before
 
 

@@ -33,6 +33,7 @@ STATE_PAYLOAD_BUDGET = 16 * 1024
 FULL_RUN = [
     "Start Run",
     "Discover Files",
+    "Region Active?",
     "Any Layouts?",
     "Process Layouts",
     "Review And Report",
@@ -212,6 +213,7 @@ def test_an_empty_volume_goes_straight_to_the_report(workflow):
     assert result.states_entered() == [
         "Start Run",
         "Discover Files",
+        "Region Active?",
         "Any Layouts?",
         "Review And Report",
         "Notify?",

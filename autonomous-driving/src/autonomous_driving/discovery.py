@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autonomous_driving.catalogue import Kind, classify
-from shared.discovery import DiscoverySettings
+from shared.discovery import NOTHING_DISCOVERED, DiscoverySettings
 from shared.errors import InvalidInputError
 from shared.routing import INFERENCE_TYPES
 from shared.s3ap import ObjectRecord, S3Client, list_objects, write_manifest
@@ -64,6 +64,11 @@ class DriveLogDiscovery:
     skipped_files: int
     skipped_bytes: int
     settings: DriveLogSettings
+
+    @classmethod
+    def nothing(cls, settings: DriveLogSettings) -> DriveLogDiscovery:
+        """A standby region's discovery: nothing listed, no manifest written."""
+        return cls(dict(NOTHING_DISCOVERED), Counter(), Counter(), 0, 0, settings)
 
     def to_dict(self) -> dict[str, Any]:
         return {

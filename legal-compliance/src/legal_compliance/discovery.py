@@ -105,7 +105,8 @@ class DiscoverySummary:
     run_id: str
     trigger: str
     scope: str
-    manifest: Mapping[str, str]
+    manifest: Mapping[str, str] | None = None
+    """Where the manifest was written; None when nothing was (a standby region's run)."""
     files: int = 0
     folders: int = 0
     bytes: int = 0
@@ -122,7 +123,7 @@ class DiscoverySummary:
             "run_id": self.run_id,
             "trigger": self.trigger,
             "scope": self.scope,
-            "manifest": dict(self.manifest),
+            "manifest": None if self.manifest is None else dict(self.manifest),
             "count": self.count,
             "files": self.files,
             "folders": self.folders,
@@ -201,7 +202,7 @@ def discover(
 ) -> DiscoverySummary:
     """Write the run's manifest (files and folders to audit) and return its summary."""
     listing = settings.listing
-    summary = DiscoverySummary(request.run_id, request.trigger, request.scope, {})
+    summary = DiscoverySummary(request.run_id, request.trigger, request.scope)
     if request.paths is None:
         targets: Iterable[ObjectRecord] = with_folders(
             list_objects(

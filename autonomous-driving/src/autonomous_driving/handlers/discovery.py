@@ -1,4 +1,7 @@
-"""DiscoveryFunction: one listing of the volume → the run's manifest, counts by sensor, routing inputs."""
+"""DiscoveryFunction: one listing of the volume → the run's manifest, counts by sensor, routing inputs.
+
+A multi-region standby region lists nothing (``shared.discovery.region_role``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from autonomous_driving.discovery import DriveLogSettings, discover_drive_logs
-from shared.discovery import DiscoveryRequest
+from autonomous_driving.discovery import DriveLogDiscovery, DriveLogSettings, discover_drive_logs
+from shared.discovery import DiscoveryRequest, region_role
 from shared.observability import MetricUnit, logger, metrics, tracer
 
 
@@ -18,7 +21,13 @@ from shared.observability import MetricUnit, logger, metrics, tracer
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = DriveLogSettings.from_env(os.environ)
     request = DiscoveryRequest.from_event(event)
+    role = region_role(os.environ)
+    if not role.active:
+        standby = DriveLogDiscovery.nothing(settings).to_dict()
+        standby["discovery"]["region"] = role.to_dict()
+        return standby
     result = discover_drive_logs(settings, request.run_id).to_dict()
+    result["discovery"]["region"] = role.to_dict()
     metrics.add_metric(name="FilesDiscovered", unit=MetricUnit.Count, value=result["discovery"]["count"])
     logger.info(
         "drive log discovered",

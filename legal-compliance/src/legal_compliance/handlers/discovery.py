@@ -1,4 +1,7 @@
-"""DiscoveryFunction: what this run audits (the whole volume, or an event's paths) → the manifest."""
+"""DiscoveryFunction: what this run audits (the whole volume, or an event's paths) → the manifest.
+
+A multi-region standby region lists nothing (``shared.discovery.region_role``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from legal_compliance.discovery import AuditRequest, discover
+from legal_compliance.discovery import AuditRequest, DiscoverySummary, discover
 from legal_compliance.settings import AuditDiscoverySettings
+from shared.discovery import region_role
 from shared.observability import MetricUnit, logger, metrics, tracer
 
 
@@ -18,6 +22,10 @@ from shared.observability import MetricUnit, logger, metrics, tracer
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = AuditDiscoverySettings.from_env(os.environ)
     request = AuditRequest.from_event(event, max_paths=settings.max_event_paths)
+    role = region_role(os.environ)
+    if not role.active:
+        nothing = DiscoverySummary(request.run_id, request.trigger, request.scope)
+        return {**nothing.to_dict(), "region": role.to_dict()}
     summary = discover(settings, request)
     metrics.add_metric(name="ObjectsDiscovered", unit=MetricUnit.Count, value=summary.count)
     logger.info(
@@ -30,4 +38,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         batches=summary.batches,
         skipped=summary.skipped,
     )
-    return summary.to_dict()
+    return {**summary.to_dict(), "region": role.to_dict()}
