@@ -25,6 +25,7 @@ import pytest
 from sandbox import runner
 from sandbox.aws import SandboxWorld, UseCaseStack
 from sandbox.runner import ExecutionResult
+from shared.snapstart import run_after_restore_hooks
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 
@@ -84,6 +85,16 @@ class WorkflowHarness:
             name = deploy_options.get("stack_name") or Path(use_case).name
             stack = self.world.stacks.get(name) or self.deploy(use_case, **deploy_options)
         return stack.run(execution_input, state_machine=state_machine, timeout_s=timeout_s)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cached_clients() -> Iterator[None]:
+    """Every test has a fresh moto world: the handlers' process-wide clients (shared.s3ap,
+    shared.inference, the region-role guard's per-region clients …) are dropped before and after,
+    as a SnapStart restore drops them, so none outlives the world it was made in."""
+    run_after_restore_hooks()
+    yield
+    run_after_restore_hooks()
 
 
 @pytest.fixture

@@ -13,13 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
-
 from sandbox.aws import UseCaseStack
 from sandbox.runner import ExecutionResult
 from sandbox.scenarios import RunOptions
 from sandbox.scenarios.autonomous_driving import PreparedRun, prepared
-from shared.snapstart import run_after_restore_hooks
 
 RUN = "drive-run-0007"
 QC_STATES = [
@@ -31,14 +28,6 @@ QC_STATES = [
     "Inference Enabled",
 ]
 REPORT_STATES = ["Write Report", "Run Outcome"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cached_clients() -> Iterator[None]:
-    # Handlers' process-wide clients must belong to this test's moto world.
-    run_after_restore_hooks()
-    yield
-    run_after_restore_hooks()
 
 
 @contextmanager

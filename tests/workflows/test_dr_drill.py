@@ -175,13 +175,6 @@ APP_DEFINITION = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cached_clients() -> Iterator[None]:
-    run_after_restore_hooks()
-    yield
-    run_after_restore_hooks()
-
-
 # --- what moto lacks, played at the boundary -----------------------------------------------------
 
 

@@ -43,7 +43,6 @@ from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 from sandbox.aws import UseCaseStack
 from sandbox.runner import ExecutionResult
 from scripts.cfn_templates import load_template
-from shared.snapstart import run_after_restore_hooks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NESTED_TEMPLATE = REPO_ROOT / "shared" / "cfn" / "batch-transform.yaml"
@@ -80,14 +79,6 @@ def cold_endpoints(*names: str) -> Iterator[list[str]]:
         yield calls
     finally:
         SageMakerRuntimeResponse.invoke_endpoint = original  # type: ignore[method-assign]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cached_clients() -> Iterator[None]:
-    # Handlers' process-wide clients must belong to this test's moto world, as after a restore.
-    run_after_restore_hooks()
-    yield
-    run_after_restore_hooks()
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from shared.region_role import (
     STATUS_KEY_ATTRIBUTE,
     RegionStatusTable,
 )
-from shared.snapstart import run_after_restore_hooks
 from tests.workflows.conftest import WorkflowHarness
 
 pytestmark = [pytest.mark.slow]
@@ -42,15 +41,6 @@ PRIMARY = "us-west-2"
 HEALTH_CHECK = "0b3f6c2e-8d4a-4e55-9a1b-2c3d4e5f6a7b"
 STATUS_TABLE = "sbx-global-region-status"
 FILES = 8
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cached_clients() -> Iterator[None]:
-    # The guard keeps one CloudWatch and one DynamoDB client per region for the process; each test
-    # has a fresh moto world, so start and end without them (as a SnapStart restore would).
-    run_after_restore_hooks()
-    yield
-    run_after_restore_hooks()
 
 
 @pytest.fixture
