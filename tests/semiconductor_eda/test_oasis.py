@@ -13,6 +13,8 @@ from pathlib import Path
 
 import gdstk
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from semiconductor_eda import oasis
 
 from shared.errors import FileFormatError
@@ -518,6 +520,18 @@ def test_truncation_everywhere_is_a_format_error_with_offset():
             "bad_repetition",
         ),
         (end(start() + cellname("A") + cell(0) + polygon(uint(6) + uint(1) + uint(1))), "bad_point_list"),
+        (end(start() + cellname("A") + cell(0) + polygon(None)), "undefined_modal"),
+        (
+            end(start() + cellname("A") + cell(0) + path(point_list(0, [9]), halfwidth=None)),
+            "undefined_modal",
+        ),
+        (end(start() + cellname("A") + cell(0) + path(point_list(0, [9]))), "undefined_modal"),
+        (end(start() + cellname("A") + cell(0) + path(None, scheme=0b0101)), "undefined_modal"),
+        (end(start() + cellname("A") + cell(0) + path(point_list(0, [9]), scheme=16)), "bad_record"),
+        (
+            end(start() + cellname("A") + cell(0) + path(uint(7) + uint(1) + uint(9), scheme=5)),
+            "bad_point_list",
+        ),
         (end(start() + cellname("A") + cell(0) + ctrapezoid(26, w=1, h=1)), "bad_ctrapezoid"),
         (end(start() + cellname("A") + cell(0) + placement(None, 0, 0)), "undefined_modal"),
         (end(start() + cellname("A") + cell(0) + text(None, 0, 0)), "undefined_modal"),
@@ -561,3 +575,273 @@ def test_one_byte_chunks_give_the_same_record():
     whole = oasis.scan(data).to_record()
     trickled = oasis.scan(iter(data[i : i + 1] for i in range(len(data)))).to_record()
     assert whole == trickled
+
+
+# --- the fast loop and its caches --------------------------------------------------------------
+#
+# `_Reader.fast_records` decodes the commonest records inline and looks point lists up by their
+# bytes; the general path (one handler per record) is the reference it must agree with exactly.
+
+
+class GeneralPathOnly(oasis._Reader):
+    """The reader with its fast loop switched off: every record through its handler."""
+
+    def fast_records(self) -> None:
+        return None
+
+
+def outcome(data: bytes, chunk: int = 1 << 20, *, reader: type[oasis._Reader] = oasis._Reader):
+    """The record, or the error's (offset, reason, offset inside a CBLOCK)."""
+    try:
+        chunks = iter([data[i : i + chunk] for i in range(0, len(data), chunk)])
+        return reader(chunks, "full").run().to_record()
+    except FileFormatError as error:
+        return (error.offset, error.details.get("reason"), error.details.get("decompressed_offset"))
+
+
+def both_paths(data: bytes, chunk: int = 1 << 20):
+    return outcome(data, chunk), outcome(data, chunk, reader=GeneralPathOnly)
+
+
+POINT_LISTS = [
+    point_list(0, [100, 50, -30, 70]),
+    point_list(1, [80, 40, -20]),
+    point_list(2, [(0, 60), (1, 30), (2, 20)]),
+    point_list(3, [(4, 40), (3, 10), (6, 5)]),
+    point_list(4, [(33, 7), (-5, 40), (0, -12)]),
+    point_list(5, [(10, 0), (5, 5), (-40, 3)]),
+    point_list(0, [3, -3] * 20),  # more deltas than are unrolled in a pattern
+    point_list(4, [(1, 2), (3, -4)] * 70),  # a count of two bytes: never a cache key
+    point_list(1, [100_000, -100_000] * 50),  # longer than CACHE_KEY_BYTES: never a cache key
+]
+
+
+@pytest.mark.parametrize("points", POINT_LISTS)
+def test_a_repeated_polygon_is_decoded_once(monkeypatch, tmp_path, points):
+    # Given the same point list at three positions, inside a CBLOCK and outside one
+    shapes = b"".join(polygon(points, x=x, y=y) for x, y in ((0, 0), (5000, -300), (-70, 9000)))
+    data = file_of(cellname("A"), cellname("B"), cell(0), shapes, cell(1), cblock(shapes))
+    decoded = []
+    extent = oasis._polygon_extent
+    monkeypatch.setattr(oasis, "_polygon_extent", lambda buf, pos: decoded.append(pos) or extent(buf, pos))
+
+    # When it is read, the general path being the reference
+    fast, general = both_paths(data)
+
+    # Then the boxes are gdstk's and the general path's, and a short list was decoded once
+    assert fast == general
+    assert_close(cells(fast)["A"]["bounding_box"], gdstk_box(tmp_path, data, "A"))
+    assert cells(fast)["A"]["bounding_box"] == cells(fast)["B"]["bounding_box"]
+    cacheable = len(points) <= oasis.CACHE_KEY_BYTES and points[1] < 0x80
+    assert len(decoded) == (1 if cacheable else 6) + 6  # the general path decodes all six
+
+
+def test_lists_differing_in_one_byte_are_not_confused(tmp_path):
+    # Given point lists that differ only in their type (horizontal or vertical first, plain or
+    # cumulative g-deltas), and paths that differ only in their extension scheme, one per cell
+    variants = [
+        polygon(point_list(0, [100, 50, -30])),
+        polygon(point_list(1, [100, 50, -30])),
+        polygon(point_list(4, [(100, 50), (-30, 7)])),
+        polygon(point_list(5, [(100, 50), (-30, 7)])),
+        path(point_list(0, [400]), scheme=0b0101),
+        path(point_list(0, [400]), scheme=0b1010),
+    ]
+    names = [f"C{index}" for index in range(len(variants))]
+    data = file_of(
+        *(cellname(name) for name in names), *(cell(index) + record for index, record in enumerate(variants))
+    )
+
+    # When they are read, then each has its own box, gdstk's
+    fast, general = both_paths(data)
+    assert fast == general
+    for name in names:
+        assert_close(cells(fast)[name]["bounding_box"], gdstk_box(tmp_path, data, name))
+    assert len({tuple(cells(fast)[name]["bounding_box"]) for name in names}) == len(names)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "extensions"),
+    [(0b0101, ()), (0b1010, ()), (0b1111, (30, -10)), (0b0111, (25,)), (0b1101, (-40,))],
+)
+@pytest.mark.parametrize("points", [point_list(0, [400]), point_list(2, [(0, 300), (1, 200), (0, 100)])])
+def test_repeated_paths_and_modal_reuse(tmp_path, scheme, extensions, points):
+    # Given explicit paths (a cache key), repeated, then paths reusing the modal point list,
+    # half-width or extensions (decoded from the modal variables)
+    data = file_of(
+        cellname("A"),
+        cell(0),
+        path(points, scheme=scheme, extensions=extensions, x=0, y=0),
+        path(points, scheme=scheme, extensions=extensions, x=1000, y=-1000),
+        path(None, halfwidth=80, scheme=0b0101, x=-3000),
+        path(None, halfwidth=None, x=4000, y=200),
+        path(point_list(0, [-250]), halfwidth=None, scheme=0b0000, y=7000),
+    )
+
+    # When it is read, then the fast loop agrees with the general path and with gdstk
+    fast, general = both_paths(data)
+    assert fast == general
+    assert cells(fast)["A"]["counts"]["path"] == 5
+    assert_close(cells(fast)["A"]["bounding_box"], gdstk_box(tmp_path, data, "A"))
+
+
+def test_full_caches_start_again(monkeypatch):
+    # Given more distinct polygons and paths than the caches hold
+    monkeypatch.setattr(oasis, "CACHE_ENTRIES", 2)
+    lists = [point_list(0, [10 * k, 20, -5]) for k in range(1, 6)]
+    shapes = b"".join(polygon(p, x=100 * k) + path(p, scheme=0b1010, x=7 * k) for k, p in enumerate(lists))
+    data = file_of(cellname("A"), cell(0), shapes * 3)
+
+    # When it is read, then nothing is lost or confused
+    fast, general = both_paths(data)
+    assert fast == general
+    assert cells(fast)["A"]["counts"]["boundary"] == cells(fast)["A"]["counts"]["path"] == 15
+
+
+def test_multibyte_integers_and_windows_cut_anywhere():
+    # Given fields of one to ten bytes (non-canonical ones too), in relative mode, read through
+    # chunks of every small size: records are cut by the window anywhere, even mid-integer
+    big = 2**40 + 12345
+    records = cblock(
+        uint(16)
+        + rectangle(layer=300, datatype=70_000, w=big, h=129, x=-(2**22), y=2**21)
+        + bytes([0x14, 0x7B, 0x81, 0x80, 0x00, 0x05, 0xFF, 0x01, 0x83, 0x00, 0x10, 0x11])
+        + rectangle(w=16_384, square=True, x=-1, y=1)
+        + polygon(point_list(0, [2**30, -(2**30), 1]), layer=999, datatype=2**20, x=big, y=-big)
+        + path(point_list(2, [(0, 2**25)]), halfwidth=2**15, scheme=0b1111, extensions=(-(2**24), 3))
+        + text("PIN", -(2**21), 2**35, textlayer=2**14, texttype=130)
+        + placement(1, 2**23, -(2**23))
+    )
+    data = file_of(cellname("A"), cellname("B"), cell(0), records, cell(1))
+    whole, general = both_paths(data)
+    assert whole == general
+    assert isinstance(whole, dict)
+    assert cells(whole)["A"]["counts"]["boundary"] == 4
+    for chunk in (1, 2, 3, 5, 8, 13):
+        assert both_paths(data, chunk) == (whole, whole)
+
+
+# Records as the fast loop meets them: any mix of explicit and modal fields, integers of one to
+# seven bytes, every point-list type, repetitions (left to the general path), errors.
+small = st.integers(0, 300)
+unsigned = st.one_of(
+    st.integers(0, 127), st.integers(0, 20_000), st.integers(0, 2**22), st.integers(0, 2**45)
+)
+signed = st.builds(lambda value, negative: -value if negative else value, unsigned, st.booleans())
+repetitions = st.sampled_from(
+    (
+        uint(0),  # reuse the previous one
+        rep_grid(2, 3, 10, 20),
+        uint(2) + uint(1) + uint(50),
+        uint(10) + uint(1) + gdelta(5, 7) + gdelta(-3, 0),
+    )
+)
+
+
+@st.composite
+def point_lists(draw) -> bytes:
+    kind = draw(st.integers(0, 5))
+    count = draw(st.one_of(st.integers(0, 6), st.integers(0, 140)))
+    deltas: list[object]
+    if kind in (0, 1):
+        deltas = draw(st.lists(signed, min_size=count, max_size=count))
+    elif kind in (2, 3):
+        direction = st.integers(0, 3 if kind == 2 else 7)
+        deltas = draw(st.lists(st.tuples(direction, unsigned), min_size=count, max_size=count))
+    else:
+        step = st.integers(-5000, 5000)
+        deltas = draw(st.lists(st.tuples(step, step), min_size=count, max_size=count))
+    return point_list(kind, deltas)
+
+
+@st.composite
+def paths(draw) -> bytes:
+    scheme = draw(st.none() | st.integers(0, 15))
+    extensions = (
+        [draw(signed) for kind in (scheme >> 2, scheme & 3) if kind == 3] if scheme is not None else []
+    )
+    return path(
+        draw(st.none() | point_lists()),
+        halfwidth=draw(st.none() | st.integers(0, 200) | unsigned),
+        scheme=scheme,
+        extensions=extensions,
+        layer=draw(st.none() | small),
+        datatype=draw(st.none() | small),
+        x=draw(st.none() | signed),
+        y=draw(st.none() | signed),
+    )
+
+
+cell_records = st.one_of(
+    st.builds(
+        rectangle,
+        layer=st.none() | small,
+        datatype=st.none() | small,
+        w=st.none() | unsigned,
+        h=st.none() | unsigned,
+        x=st.none() | signed,
+        y=st.none() | signed,
+        repetition=st.none() | repetitions,
+    ),
+    st.builds(
+        rectangle, w=st.none() | unsigned, x=st.none() | signed, y=st.none() | signed, square=st.just(True)
+    ),
+    st.builds(
+        polygon,
+        st.none() | point_lists(),
+        layer=st.none() | small,
+        datatype=st.none() | small,
+        x=st.none() | signed,
+        y=st.none() | signed,
+        repetition=st.none() | repetitions,
+    ),
+    paths(),
+    st.builds(
+        text,
+        st.sampled_from(("PIN", 3, None)),
+        signed,
+        signed,
+        textlayer=st.none() | small,
+        texttype=st.none() | small,
+        repetition=st.none() | repetitions,
+    ),
+    st.builds(
+        placement,
+        st.sampled_from(("B", 1, None)),
+        signed,
+        signed,
+        flip=st.booleans(),
+        angle=st.sampled_from((0.0, 90.0, 45.0)),
+        magnification=st.sampled_from((1.0, 2.0)),
+        repetition=st.none() | repetitions,
+    ),
+    st.sampled_from((uint(15), uint(16))),
+)
+MODALS_SET = (
+    rectangle(layer=1, datatype=0, w=10, h=20, x=0, y=0, repetition=rep_grid(2, 2, 5, 5))
+    + polygon(point_list(0, [10, 20, -10]))
+    + path(point_list(0, [100, 50]), scheme=0b0101)
+    + text("A", 1, 1)
+    + placement("B", 0, 0)
+)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    st.sampled_from((True, True, True, False)),
+    st.lists(cell_records, max_size=40),
+    st.booleans(),
+    st.sampled_from((1, 3, 1 << 20)),
+    st.data(),
+)
+def test_the_fast_loop_agrees_with_the_general_path(modals_set, records, compressed, chunk, data):
+    body = (MODALS_SET if modals_set else b"") + b"".join(records)
+    file = bytearray(
+        file_of(cellname("A"), cellname("B"), cell(0), cblock(body) if compressed else body, cell(1))
+    )
+    if data.draw(st.booleans(), label="damaged"):
+        file[data.draw(st.integers(0, len(file) - 1), label="at")] = data.draw(
+            st.integers(0, 255), label="byte"
+        )
+    fast, general = both_paths(bytes(file), chunk)
+    assert fast == general

@@ -23,7 +23,8 @@ validation scheme and, for CRC32 or CHECKSUM32, a signature over every byte befo
   streaming.
 
 A repetition is never expanded: its instance count and the range of its offsets are what the
-counts and boxes need. Memory is one chunk, the largest record and the name tables.
+counts and boxes need. Memory is one chunk, the largest record, the name tables and two bounded
+caches of shape extents keyed by their point lists' bytes (:data:`CACHE_ENTRIES`).
 
 Everything malformed raises :class:`~shared.errors.FileFormatError` with the file offset of the
 record (for a record inside a CBLOCK: the CBLOCK's offset, plus ``decompressed_offset``) and a
@@ -33,6 +34,7 @@ record (for a record inside a CBLOCK: the CBLOCK's offset, plus ``decompressed_o
 from __future__ import annotations
 
 import math
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -62,6 +64,10 @@ WINDOW: Final = 64 * 1024
 """Bytes made available before each record is decoded; larger records grow the window."""
 INFLATE_STEP: Final = 1024 * 1024
 """Decompressed bytes produced per step of a CBLOCK."""
+CACHE_ENTRIES: Final = 8192
+"""Point lists (polygons) and path outlines remembered by their bytes; the cache restarts when full."""
+CACHE_KEY_BYTES: Final = 256
+"""Longer point lists are decoded every time: the caches stay within a few megabytes."""
 
 TABLES: Final = ("cellname", "textstring", "propname", "propstring", "layername", "xname")
 RECORD_NAMES: Final = (
@@ -83,6 +89,9 @@ _IN_CELL_RECORDS: Final = frozenset(range(17, 28)) | {33}
 _SINGLE = struct.Struct("<f")
 _DOUBLE = struct.Struct("<d")
 
+PathEntry = tuple[int, float, float, tuple[float, float, float, float] | None]
+"""A PATH's half-width, start and end extensions and the box of its outline relative to its
+position (None: no extent)."""
 Repetition = tuple[int, float, float, float, float]
 """(instances, x0, y0, x1, y1): how many copies and the range of their offsets (0 included)."""
 _NO_REPETITION: Final[Repetition] = (1, 0, 0, 0, 0)
@@ -386,6 +395,97 @@ def _polygon_extent(buf: bytes, pos: int) -> tuple[int, int, int, int, int]:  # 
     return x0, y0, x1, y1, pos
 
 
+# A point list is `count` integers (types 0-3) or g-deltas (types 4, 5); a g-delta is one integer,
+# or two when bit 0 of the first is set, which is bit 0 of its first byte. These patterns find
+# where a list ends in C, so that its bytes can be looked up before anything is decoded.
+_VARINT: Final = rb"[\x80-\xff]*[\x00-\x7f]"
+
+
+def _byte_class(values: range) -> bytes:
+    return b"[" + b"".join(b"\\x%02x" % value for value in values) + b"]"
+
+
+_GDELTA: Final = b"(?:%s|%s%s|(?:%s|%s%s)%s)" % (
+    _byte_class(range(0x00, 0x80, 2)),
+    _byte_class(range(0x80, 0x100, 2)),
+    _VARINT,
+    _byte_class(range(0x01, 0x80, 2)),
+    _byte_class(range(0x81, 0x100, 2)),
+    _VARINT,
+    _VARINT,
+)
+_UNROLLED: Final = 16
+_Matcher = Callable[[bytes, int, int], re.Match[bytes] | None]
+_LIST_MATCHERS: Final[dict[bytes, _Matcher]] = {}
+"""Per (type, count) header of a point list, the matcher of its deltas (at most 6 x 128)."""
+_PATH_HEAD: Final = re.compile(
+    # A PATH's half-width and a one-byte extension scheme setting both extensions (kind 0 would
+    # reuse a modal one), with the extensions it makes explicit: kind 3 at the start or the end.
+    b"%s(?:[\\x05\\x06\\x09\\x0a]|[\\x07\\x0b\\x0d\\x0e]%s|\\x0f%s%s)" % (_VARINT, _VARINT, _VARINT, _VARINT)
+).match
+
+
+def _list_matcher(header: bytes) -> _Matcher | None:
+    """The matcher of the deltas of a point list with this (type, count) header, compiled once;
+    None when the type or the count is more than one byte or the type is unknown."""
+    if len(header) < 2 or header[0] > 5 or header[1] > 0x7F:
+        return None
+    delta, count = (_VARINT if header[0] < 4 else _GDELTA), header[1]
+    # Unrolled, a pattern matches a third faster than with {n}; short lists are the common ones,
+    # and unrolling only those keeps every pattern (and the re module's cache of them) small.
+    pattern = delta * count if count <= _UNROLLED else b"(?:%s){%d}" % (delta, count)
+    match = _LIST_MATCHERS[header] = re.compile(pattern).match
+    return match
+
+
+def _path_outline(  # noqa: PLR0912 - extension schemes
+    buf: bytes,
+    pos: int,
+    info: int,
+    *,
+    halfwidth: int | None,
+    start: float | None,
+    end: float | None,
+    points: bytes | None,
+) -> tuple[PathEntry, bytes, int]:
+    """A PATH's half-width, extensions and point list from ``pos`` (explicit per ``info``, else
+    the modal values given) and its outline's box: the entry, the point list's bytes (its modal
+    value) and the position after the list.
+    """
+    if info & 0x40:
+        halfwidth, pos = _uint(buf, pos)
+    if halfwidth is None:
+        raise _Bad("PATH before its half-width is set", "undefined_modal")
+    if info & 0x80:
+        scheme, pos = _uint(buf, pos)
+        start_kind, end_kind = (scheme >> 2) & 3, scheme & 3
+        if scheme > 15:
+            raise _Bad(f"path extension scheme {scheme}")
+        if start_kind == 1:
+            start = 0
+        elif start_kind == 2:
+            start = halfwidth
+        elif start_kind == 3:
+            start, pos = _sint(buf, pos)
+        if end_kind == 1:
+            end = 0
+        elif end_kind == 2:
+            end = halfwidth
+        elif end_kind == 3:
+            end, pos = _sint(buf, pos)
+    if start is None or end is None:
+        raise _Bad("PATH before its extensions are set", "undefined_modal")
+    if info & 0x20:
+        coords, after = _point_list(buf, pos)
+        points, pos = buf[pos:after], after
+    elif points is None:
+        raise _Bad("PATH before its point list is set", "undefined_modal")
+    else:
+        coords = _point_list(points, 0)[0]
+    box = outline_box(coords, halfwidth, start, end)
+    return (halfwidth, start, end, box), points, pos
+
+
 def _interval(buf: bytes, pos: int) -> tuple[list[int | None], int]:
     kind, pos = _uint(buf, pos)
     if kind == 0:
@@ -541,6 +641,8 @@ class _Reader:
         self.layer_names: list[dict[str, Any]] = []
         self.ref_names: dict[int, str] = {}
         self.offset_flag = 0
+        self.extents: dict[bytes, tuple[int, int, int, int]] = {}  # polygon point list -> extent
+        self.outlines: dict[bytes, PathEntry] = {}  # PATH half-width … point list -> outline
         self.reset()
         self.handlers: dict[int, Callable[[bytes, int, int], int]] = {
             3: self.r_cellname, 4: self.r_cellname, 5: self.r_table, 6: self.r_table, 7: self.r_table,
@@ -565,7 +667,7 @@ class _Reader:
         self.gw: int | None = None
         self.gh: int | None = None
         self.polygon_points: tuple[int, int, int, int] | None = None
-        self.path_points: list[int] | None = None  # flat, relative to the position
+        self.path_points: bytes | None = None  # as encoded: decoded when a PATH reuses it
         self.halfwidth: int | None = None
         self.start_ext: float | None = None
         self.end_ext: float | None = None
@@ -654,11 +756,21 @@ class _Reader:
 
         RECTANGLE, POLYGON, PATH, TEXT and PLACEMENT records without a repetition, and the
         XY-mode records, are what cell bodies are mostly made of; here their fields are decoded
-        inline (integers of up to three bytes without a call) with the modal variables in local
-        variables. Every record is decoded into temporaries and committed only when complete, so
-        the loop can stop anywhere: at a record it does not handle (a repetition, another record
+        inline, with the modal variables in local variables. Integers of up to three bytes take
+        no call: past a first byte ``v`` (then at least 0x80), ``v + (b << 7) - 0x80`` is
+        ``(v & 0x7F) | (b << 7)`` in fewer steps, and the walrus keeps ``b`` for the third byte.
+
+        The loop can stop anywhere: at a record it does not handle (a repetition, another record
         type, something to report) or at the end of the window, and the general path takes over
-        from exactly that record. What it accepts it checks as the general path would.
+        from exactly that record. So a record's counts, box and relative positions are committed
+        only once it is complete, while its explicit fields (layer, width, …) go straight into
+        the modal variables: decoding the record again sets them to the same values. What the
+        loop accepts it checks as the general path would.
+
+        A polygon's point list (a path's half-width, extensions and point list) is looked up by
+        its bytes before anything is decoded: layouts repeat the same shapes at many positions,
+        and the extent (the outline's box) depends on those bytes alone. Regular expressions find
+        where they end, in C (:data:`_LIST_MATCHERS`, :data:`_PATH_HEAD`).
         """
         src = self.src
         src.fill(WINDOW)
@@ -687,118 +799,87 @@ class _Reader:
         bx0 = by0 = inf
         bx1 = by1 = -inf
         boundaries = paths = texts = placements = 0
-        last_pair: tuple[int, int] | None = None
-        left: float
-        bottom: float
-        right: float
-        top: float
+        last_layer = last_datatype = -1  # the pair last added to `layers`
+        box: tuple[float, float, float, float] | None
         uint, names = _uint, self.ref_names
+        extents, outlines, matchers = self.extents, self.outlines, _LIST_MATCHERS
+        list_matcher, path_head, key_bytes = _list_matcher, _PATH_HEAD, CACHE_KEY_BYTES
         try:
             while True:
                 rid = buf[pos]
-                if rid == 20 or rid == 21 or rid == 22:  # noqa: PLR1714 - comparisons beat a set lookup here
+                if rid == 20:
                     info = buf[pos + 1]
-                    if info & 0x04 or (rid == 20 and info & 0xA0 == 0xA0):
+                    if info & 0x04 or info & 0xA0 == 0xA0:
                         break  # repetition, or a square with a height (an error): general path
                     p = pos + 2
-                    lay, dat, w, h, x, y, ext = layer, datatype, gw, gh, gx, gy, extent
-                    hw, s_ext, e_ext, points = halfwidth, start_ext, end_ext, path_points
                     if info & 0x01:
-                        lay = buf[p]
-                        if lay < 0x80:
+                        layer = buf[p]
+                        if layer < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            lay = (lay & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            layer += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            lay = (lay & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            layer += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
-                            lay, p = uint(buf, p)
+                            layer, p = uint(buf, p)
+                    elif layer is None:
+                        break
                     if info & 0x02:
-                        dat = buf[p]
-                        if dat < 0x80:
+                        datatype = buf[p]
+                        if datatype < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            dat = (dat & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            datatype += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            dat = (dat & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            datatype += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
-                            dat, p = uint(buf, p)
-                    if rid == 20:
-                        if info & 0x40:
-                            w = buf[p]
-                            if w < 0x80:
-                                p += 1
-                            elif buf[p + 1] < 0x80:
-                                w = (w & 0x7F) | (buf[p + 1] << 7)
-                                p += 2
-                            elif buf[p + 2] < 0x80:
-                                w = (w & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
-                                p += 3
-                            else:
-                                w, p = uint(buf, p)
-                        if info & 0x20:
-                            h = buf[p]
-                            if h < 0x80:
-                                p += 1
-                            elif buf[p + 1] < 0x80:
-                                h = (h & 0x7F) | (buf[p + 1] << 7)
-                                p += 2
-                            elif buf[p + 2] < 0x80:
-                                h = (h & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
-                                p += 3
-                            else:
-                                h, p = uint(buf, p)
-                        elif info & 0x80:
-                            h = w
-                    elif rid == 21:
-                        if info & 0x20:
-                            x0, y0, x1, y1, p = _polygon_extent(buf, p)
-                            ext = (x0, y0, x1, y1)
-                    else:
-                        if info & 0x40:
-                            hw = buf[p]
-                            if hw < 0x80:
-                                p += 1
-                            elif buf[p + 1] < 0x80:
-                                hw = (hw & 0x7F) | (buf[p + 1] << 7)
-                                p += 2
-                            elif buf[p + 2] < 0x80:
-                                hw = (hw & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
-                                p += 3
-                            else:
-                                hw, p = uint(buf, p)
-                        if info & 0x80:
-                            scheme = buf[p]
+                            datatype, p = uint(buf, p)
+                    elif datatype is None:
+                        break
+                    if info & 0x40:
+                        gw = buf[p]
+                        if gw < 0x80:
                             p += 1
-                            if scheme > 15:
-                                break
-                            if scheme & 0x0C == 0x04:
-                                s_ext = 0
-                            elif scheme & 0x0C == 0x08:
-                                s_ext = hw
-                            elif scheme & 0x0C == 0x0C:
-                                s_ext, p = _sint(buf, p)
-                            if scheme & 0x03 == 0x01:
-                                e_ext = 0
-                            elif scheme & 0x03 == 0x02:
-                                e_ext = hw
-                            elif scheme & 0x03 == 0x03:
-                                e_ext, p = _sint(buf, p)
-                        if info & 0x20:
-                            points, p = _point_list(buf, p)
+                        elif (b := buf[p + 1]) < 0x80:
+                            gw += (b << 7) - 0x80
+                            p += 2
+                        elif (c := buf[p + 2]) < 0x80:
+                            gw += (b << 7) + (c << 14) - 0x4080
+                            p += 3
+                        else:
+                            gw, p = uint(buf, p)
+                    elif gw is None:
+                        break
+                    if info & 0x20:
+                        gh = buf[p]
+                        if gh < 0x80:
+                            p += 1
+                        elif (b := buf[p + 1]) < 0x80:
+                            gh += (b << 7) - 0x80
+                            p += 2
+                        elif (c := buf[p + 2]) < 0x80:
+                            gh += (b << 7) + (c << 14) - 0x4080
+                            p += 3
+                        else:
+                            gh, p = uint(buf, p)
+                    elif info & 0x80:
+                        gh = gw
+                    elif gh is None:
+                        break
+                    x, y = gx, gy
                     if info & 0x10:
                         v = buf[p]
                         if v < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            v = (v & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            v += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            v = (v & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            v += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
                             v, p = uint(buf, p)
@@ -808,57 +889,170 @@ class _Reader:
                         v = buf[p]
                         if v < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            v = (v & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            v += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            v = (v & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            v += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
                             v, p = uint(buf, p)
                         v = -(v >> 1) if v & 1 else v >> 1
                         y = v if absolute else y + v
-                    if lay is None or dat is None:
+                    gx, gy = x, y
+                    boundaries += 1
+                    if layer != last_layer or datatype != last_datatype:
+                        last_layer, last_datatype = layer, datatype
+                        layers.add((layer, datatype))
+                    if x < bx0:  # noqa: PLR1730 - a comparison is cheaper than a call here
+                        bx0 = x
+                    if y < by0:  # noqa: PLR1730
+                        by0 = y
+                    x += gw
+                    if x > bx1:  # noqa: PLR1730
+                        bx1 = x
+                    y += gh
+                    if y > by1:  # noqa: PLR1730
+                        by1 = y
+                    pos = p
+                elif rid == 21 or rid == 22:  # noqa: PLR1714 - comparisons beat a set lookup here
+                    info = buf[pos + 1]
+                    if info & 0x04:
+                        break  # repetition: general path
+                    p = pos + 2
+                    if info & 0x01:
+                        layer = buf[p]
+                        if layer < 0x80:
+                            p += 1
+                        elif (b := buf[p + 1]) < 0x80:
+                            layer += (b << 7) - 0x80
+                            p += 2
+                        elif (c := buf[p + 2]) < 0x80:
+                            layer += (b << 7) + (c << 14) - 0x4080
+                            p += 3
+                        else:
+                            layer, p = uint(buf, p)
+                    elif layer is None:
                         break
-                    if rid == 20:
-                        if w is None or h is None:
+                    if info & 0x02:
+                        datatype = buf[p]
+                        if datatype < 0x80:
+                            p += 1
+                        elif (b := buf[p + 1]) < 0x80:
+                            datatype += (b << 7) - 0x80
+                            p += 2
+                        elif (c := buf[p + 2]) < 0x80:
+                            datatype += (b << 7) + (c << 14) - 0x4080
+                            p += 3
+                        else:
+                            datatype, p = uint(buf, p)
+                    elif datatype is None:
+                        break
+                    if rid == 21:
+                        if info & 0x20:
+                            header = buf[p : p + 2]
+                            match = matchers.get(header) or list_matcher(header)
+                            found = match(buf, p + 2, p + key_bytes) if match else None
+                            if found is None:  # not a cache key, or past the window: decode
+                                x0, y0, x1, y1, p = _polygon_extent(buf, p)
+                                extent = (x0, y0, x1, y1)
+                            else:
+                                end = found.end()
+                                key = buf[p:end]
+                                extent = extents.get(key)
+                                if extent is None:
+                                    x0, y0, x1, y1, _ = _polygon_extent(buf, p)
+                                    if len(extents) >= CACHE_ENTRIES:
+                                        extents.clear()
+                                    extent = extents[key] = (x0, y0, x1, y1)
+                                p = end
+                        elif extent is None:
                             break
-                        gw, gh = w, h
-                        left, bottom, right, top = x, y, x + w, y + h
-                        boundaries += 1
-                    elif rid == 21:
-                        if ext is None:
-                            break
-                        extent = ext
-                        left, bottom, right, top = x + ext[0], y + ext[1], x + ext[2], y + ext[3]
+                        box = extent
+                    else:
+                        # Half-width, extensions and point list explicit: their bytes are the key.
+                        found = path_head(buf, p) if info & 0xE0 == 0xE0 else None
+                        if found is not None:
+                            q = found.end()
+                            header = buf[q : q + 2]
+                            match = matchers.get(header) or list_matcher(header)
+                            found = match(buf, q + 2, p + key_bytes) if match else None
+                        if found is None:
+                            entry, path_points, p = _path_outline(
+                                buf,
+                                p,
+                                info,
+                                halfwidth=halfwidth,
+                                start=start_ext,
+                                end=end_ext,
+                                points=path_points,
+                            )
+                        else:
+                            end = found.end()
+                            key = buf[p:end]
+                            cached = outlines.get(key)
+                            if cached is None:
+                                cached = _path_outline(
+                                    buf, p, info, halfwidth=None, start=None, end=None, points=None
+                                )[0]
+                                if len(outlines) >= CACHE_ENTRIES:
+                                    outlines.clear()
+                                outlines[key] = cached
+                            entry, path_points, p = cached, buf[q:end], end
+                        halfwidth, start_ext, end_ext, box = entry
+                    x, y = gx, gy
+                    if info & 0x10:
+                        v = buf[p]
+                        if v < 0x80:
+                            p += 1
+                        elif (b := buf[p + 1]) < 0x80:
+                            v += (b << 7) - 0x80
+                            p += 2
+                        elif (c := buf[p + 2]) < 0x80:
+                            v += (b << 7) + (c << 14) - 0x4080
+                            p += 3
+                        else:
+                            v, p = uint(buf, p)
+                        v = -(v >> 1) if v & 1 else v >> 1
+                        x = v if absolute else x + v
+                    if info & 0x08:
+                        v = buf[p]
+                        if v < 0x80:
+                            p += 1
+                        elif (b := buf[p + 1]) < 0x80:
+                            v += (b << 7) - 0x80
+                            p += 2
+                        elif (c := buf[p + 2]) < 0x80:
+                            v += (b << 7) + (c << 14) - 0x4080
+                            p += 3
+                        else:
+                            v, p = uint(buf, p)
+                        v = -(v >> 1) if v & 1 else v >> 1
+                        y = v if absolute else y + v
+                    gx, gy = x, y
+                    if rid == 21:
                         boundaries += 1
                     else:
-                        if hw is None or s_ext is None or e_ext is None or points is None:
-                            break
-                        halfwidth, start_ext, end_ext, path_points = hw, s_ext, e_ext, points
-                        box = outline_box(points, hw, s_ext, e_ext)  # relative to (x, y)
                         paths += 1
-                        if box is None:
-                            layer, datatype, gx, gy = lay, dat, x, y
-                            if (lay, dat) != last_pair:
-                                last_pair = (lay, dat)
-                                layers.add(last_pair)
-                            pos = p
-                            continue
-                        left, bottom, right, top = x + box[0], y + box[1], x + box[2], y + box[3]
-                    layer, datatype, gx, gy = lay, dat, x, y
-                    if (lay, dat) != last_pair:
-                        last_pair = (lay, dat)
-                        layers.add(last_pair)
-                    if left < bx0:  # noqa: PLR1730 - a comparison is cheaper than a call here
+                    if layer != last_layer or datatype != last_datatype:
+                        last_layer, last_datatype = layer, datatype
+                        layers.add((layer, datatype))
+                    pos = p
+                    if box is None:
+                        continue
+                    left, bottom, right, top = box
+                    left += x
+                    if left < bx0:  # noqa: PLR1730
                         bx0 = left
+                    bottom += y
                     if bottom < by0:  # noqa: PLR1730
                         by0 = bottom
+                    right += x
                     if right > bx1:  # noqa: PLR1730
                         bx1 = right
+                    top += y
                     if top > by1:  # noqa: PLR1730
                         by1 = top
-                    pos = p
                 elif rid == 17:
                     info = buf[pos + 1]
                     if info & 0x08:
@@ -875,11 +1069,11 @@ class _Reader:
                         v = buf[p]
                         if v < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            v = (v & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            v += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            v = (v & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            v += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
                             v, p = uint(buf, p)
@@ -889,11 +1083,11 @@ class _Reader:
                         v = buf[p]
                         if v < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            v = (v & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            v += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            v = (v & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            v += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
                             v, p = uint(buf, p)
@@ -929,11 +1123,11 @@ class _Reader:
                         tl = buf[p]
                         if tl < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            tl = (tl & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            tl += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            tl = (tl & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            tl += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
                             tl, p = uint(buf, p)
@@ -941,11 +1135,11 @@ class _Reader:
                         tt = buf[p]
                         if tt < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            tt = (tt & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            tt += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            tt = (tt & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            tt += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
                             tt, p = uint(buf, p)
@@ -953,11 +1147,11 @@ class _Reader:
                         v = buf[p]
                         if v < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            v = (v & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            v += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            v = (v & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            v += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
                             v, p = uint(buf, p)
@@ -967,11 +1161,11 @@ class _Reader:
                         v = buf[p]
                         if v < 0x80:
                             p += 1
-                        elif buf[p + 1] < 0x80:
-                            v = (v & 0x7F) | (buf[p + 1] << 7)
+                        elif (b := buf[p + 1]) < 0x80:
+                            v += (b << 7) - 0x80
                             p += 2
-                        elif buf[p + 2] < 0x80:
-                            v = (v & 0x7F) | ((buf[p + 1] & 0x7F) << 7) | (buf[p + 2] << 14)
+                        elif (c := buf[p + 2]) < 0x80:
+                            v += (b << 7) + (c << 14) - 0x4080
                             p += 3
                         else:
                             v, p = uint(buf, p)
@@ -1350,44 +1544,23 @@ class _Reader:
         )
         return pos
 
-    def r_path(self, buf: bytes, pos: int, rid: int) -> int:  # noqa: PLR0912 - extension schemes
+    def r_path(self, buf: bytes, pos: int, rid: int) -> int:
         info = buf[pos]
         layer, datatype, pos = self.layer_datatype(buf, pos + 1, info)
-        halfwidth = self.halfwidth
-        if info & 0x40:
-            halfwidth, pos = _uint(buf, pos)
-        if halfwidth is None:
-            raise _Bad("PATH before its half-width is set", "undefined_modal")
-        start, end = self.start_ext, self.end_ext
-        if info & 0x80:
-            scheme, pos = _uint(buf, pos)
-            start_kind, end_kind = (scheme >> 2) & 3, scheme & 3
-            if scheme > 15:
-                raise _Bad(f"path extension scheme {scheme}")
-            if start_kind == 1:
-                start = 0
-            elif start_kind == 2:
-                start = halfwidth
-            elif start_kind == 3:
-                start, pos = _sint(buf, pos)
-            if end_kind == 1:
-                end = 0
-            elif end_kind == 2:
-                end = halfwidth
-            elif end_kind == 3:
-                end, pos = _sint(buf, pos)
-        if start is None or end is None:
-            raise _Bad("PATH before its extensions are set", "undefined_modal")
-        points = self.path_points
-        if info & 0x20:
-            points, pos = _point_list(buf, pos)
-        if points is None:
-            raise _Bad("PATH before its point list is set", "undefined_modal")
+        entry, points, pos = _path_outline(
+            buf,
+            pos,
+            info,
+            halfwidth=self.halfwidth,
+            start=self.start_ext,
+            end=self.end_ext,
+            points=self.path_points,
+        )
+        halfwidth, start, end, relative = entry
         x, y, pos = self.x_y(buf, pos, info, (0x10, 0x08), (self.gx, self.gy))
         repetition, pos = self.repeat(buf, pos, info, 0x04)
         self.halfwidth, self.start_ext, self.end_ext, self.path_points = halfwidth, start, end, points
         self.gx, self.gy = x, y
-        relative = outline_box(points, halfwidth, start, end)
         box = (
             None if relative is None else (x + relative[0], y + relative[1], x + relative[2], y + relative[3])
         )
