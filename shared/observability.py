@@ -9,10 +9,30 @@ metrics. Never pass a secret, a password or a Step Functions task token to the l
 
 from __future__ import annotations
 
+import sys
+from typing import IO, cast
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-logger = Logger()
+
+class _CurrentStdout:
+    """``sys.stdout`` as it is at each write, where Powertools would keep the one of the first
+    ``Logger()`` of a service for the life of the process.
+
+    On Lambda the two are the same. Where something swaps ``sys.stdout`` around an invocation (a
+    test capturing output, a local runner sending function logs to a file), log lines then follow
+    it as EMF metrics (printed) already do, instead of going to a stream closed long ago.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+logger = Logger(stream=cast(IO[str], _CurrentStdout()))  # all a StreamHandler calls: write, flush
 metrics = Metrics()
 tracer = Tracer()
 
